@@ -1,0 +1,37 @@
+# The two commands of the README: `make demo` (the main job) and `make test`. Each sets up .venv itself.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench clean
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -r requirements.txt -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+# Main job: score the shipped sample of model responses with the MM-UPT vote reward, then with the
+# reference implementation's exact reward, and print both tables.
+demo: $(STAMP)
+	$(BIN)/megatron-mmupt score --input examples/data/sample_responses.jsonl --output runs/demo/scored.jsonl
+	@echo
+	$(BIN)/megatron-mmupt score --input examples/data/sample_responses.jsonl --output runs/demo/scored_reference.jsonl --mode reference
+
+test: $(STAMP)
+	$(BIN)/ruff check megatron_mmupt tests tools
+	$(BIN)/python -m pytest -q -n 2 tests
+
+lint: $(STAMP)
+	$(BIN)/ruff check megatron_mmupt tests tools
+	$(BIN)/ruff format --check megatron_mmupt tests tools
+
+bench: $(STAMP)
+	$(BIN)/python tools/bench_reward.py
+	$(BIN)/python tools/compare_graders.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache

@@ -1,0 +1,67 @@
+"""Diagnostics of the objective: clip fractions, ratios, approximate KL, entropy, advantage statistics.
+
+Every metric is a detached 0-d tensor on the inputs' device, not a Python float: converting each one with
+``.item()`` would force a host sync per metric per micro-batch; the logger converts them once per step.
+Token metrics are means over the micro-batch's masked tokens (0 when it has none, never NaN).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from megatron_mmupt.algorithm.kl import k3_kl
+from megatron_mmupt.algorithm.losses import PolicyLossTerms
+
+Metrics = dict[str, torch.Tensor]
+
+
+def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of ``values`` where ``mask`` (same shape), 0 if the mask is empty. Returns ``# ()``, detached."""
+    values = values.detach()
+    total = torch.where(mask, values, torch.zeros((), dtype=values.dtype, device=values.device)).sum()
+    return total / mask.sum().clamp(min=1)
+
+
+def masked_max(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Max of ``values`` where ``mask``, 0 if the mask is empty. Returns ``# ()``, detached."""
+    values = values.detach()
+    if values.numel() == 0:
+        return values.new_zeros(())
+    lowest = torch.full((), float("-inf"), dtype=values.dtype, device=values.device)
+    top = torch.where(mask, values, lowest).max()
+    return torch.where(mask.any(), top, torch.zeros_like(top))
+
+
+def policy_metrics(
+    terms: PolicyLossTerms, logprobs: torch.Tensor, old_logprobs: torch.Tensor, mask: torch.Tensor
+) -> Metrics:
+    """Clip fractions, ratio mean/max and approx KL(pi_old || pi_theta) (k3, Schulman 2020) over masked tokens.
+
+    Shapes: terms of ``# (N, T)``, logprobs and old_logprobs ``# (N, T)``, mask ``# (N, T)`` bool.
+    ``clip_frac_low`` / ``clip_frac_high``: fraction of tokens whose gradient the lower / upper PPO clip removed;
+    ``clip_frac_dual``: fraction bounded by the dual clip.
+    """
+    return {
+        "policy/clip_frac_low": masked_mean(terms.clipped_low.float(), mask),
+        "policy/clip_frac_high": masked_mean(terms.clipped_high.float(), mask),
+        "policy/clip_frac_dual": masked_mean(terms.clipped_dual.float(), mask),
+        "policy/ratio_mean": masked_mean(terms.ratio, mask),
+        "policy/ratio_max": masked_max(terms.ratio, mask),
+        # Tokens were sampled from pi_old, so k3 with r = pi_theta / pi_old estimates KL(pi_old || pi_theta).
+        "policy/approx_kl": masked_mean(k3_kl(old_logprobs.detach(), logprobs.detach()), mask),
+    }
+
+
+def sample_metrics(values: torch.Tensor, valid: torch.Tensor, prefix: str) -> Metrics:
+    """``{prefix}mean / std / min / max`` of ``values # (N,)`` over the ``valid # (N,)`` samples; 0 when none.
+
+    Masked (no boolean indexing), so no host sync is needed on a GPU.
+    """
+    v = values.detach().float()
+    mean = masked_mean(v, valid)
+    return {
+        f"{prefix}mean": mean,
+        f"{prefix}std": masked_mean((v - mean).square(), valid).sqrt(),
+        f"{prefix}min": -masked_max(-v, valid),
+        f"{prefix}max": masked_max(v, valid),
+    }

@@ -1,0 +1,110 @@
+"""The ``megatron-mmupt`` command line.
+
+Every subcommand takes ``--recipe`` and dotted config overrides (``reward.mode=vote_share`` or
+``--reward.mode=vote_share``). The config is resolved and validated before any work starts. New
+knobs belong in the typed configs, not in new flags: ``tests/unit/test_cli.py`` freezes this surface.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from megatron_mmupt import __version__
+from megatron_mmupt.config.configurable import ConfigError
+from megatron_mmupt.utils.errors import InputError
+
+EXIT_USAGE = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="megatron-mmupt",
+        description="Unsupervised post-training of multimodal LLMs with GRPO and a majority-vote reward (MM-UPT).",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    score = commands.add_parser(
+        "score",
+        help="score a JSONL file of responses with the vote reward and print its diagnostics",
+        description="Each input line: {prompt_id, response[, answer][, choices]}. Lines of one prompt_id form a group.",
+    )
+    score.add_argument("--input", required=True, type=Path, help="JSONL file of responses")
+    score.add_argument("--output", required=True, type=Path, help="JSONL file to write (atomically)")
+    score.add_argument("--mode", help="reward mode (same as reward.mode=...)")
+    _add_config_args(score)
+
+    config = commands.add_parser("config", help="print the resolved config of a recipe with overrides (JSON)")
+    _add_config_args(config)
+    return parser
+
+
+def _add_config_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--recipe", default="demo", help="recipe name or package.module:function (default: demo)")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="dotted config overrides")
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    # `--reward.mode=vote_share` is an override too; anything else unknown is a usage error.
+    for token in unknown:
+        if not (token.startswith("--") and "=" in token and "." in token.split("=", 1)[0]):
+            parser.error(f"unrecognized argument {token!r}; config overrides are written key.path=value")
+    args.overrides = [*getattr(args, "overrides", []), *unknown]
+    return args
+
+
+def _resolve(args: argparse.Namespace):
+    from megatron_mmupt.recipes import resolve_run_config
+
+    overrides = list(args.overrides)
+    if getattr(args, "mode", None):
+        overrides.insert(0, f"reward.mode={args.mode}")
+    return resolve_run_config(args.recipe, overrides)
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from megatron_mmupt.config.serialization import write_config
+    from megatron_mmupt.reward.report import format_summary
+    from megatron_mmupt.reward.score_file import score_file
+
+    config = _resolve(args)
+    stage = config.reward.build()
+    try:
+        batch = score_file(stage, args.input, args.output)
+    finally:
+        stage.close()
+    config_path = write_config(config, args.output.parent, filename=args.output.name + ".config.json")
+    print(format_summary(batch, config.reward.mode))
+    print(f"\nwrote {args.output} (scores) and {config_path} (resolved config)")
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    print(json.dumps(_resolve(args).to_dict(), indent=2))
+    return 0
+
+
+COMMANDS = {"score": cmd_score, "config": cmd_config}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except BrokenPipeError:  # `megatron-mmupt config | head`: the reader left; not an error
+        sys.stderr.close()
+        return 0
+    except (ConfigError, InputError, ImportError, OSError) as e:
+        # Expected failures (bad config, bad input, missing optional package): one clear line, no traceback.
+        print(f"megatron-mmupt {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())
