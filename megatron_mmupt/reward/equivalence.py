@@ -87,16 +87,11 @@ class Equivalence(Configurable):
 
     def _forms(self, group: GroupAnswers) -> list[AnswerForm | None]:
         letters = letters_for(group.choices, self.config.choice_letters)
-        cache: dict[str, AnswerForm] = {}
-        out: list[AnswerForm | None] = []
+        parsed: dict[str, AnswerForm] = {}  # samples of a group often repeat an answer verbatim
         for answer in group.answers:
-            if answer is None:
-                out.append(None)
-            elif answer in cache:
-                out.append(cache[answer])
-            else:
-                out.append(cache.setdefault(answer, self.parse(answer, letters)))
-        return out
+            if answer is not None and answer not in parsed:
+                parsed[answer] = self.parse(answer, letters)
+        return [None if answer is None else parsed[answer] for answer in group.answers]
 
     def parse(self, answer: str, letters: str = "ABCDE") -> AnswerForm:
         """Normalize and parse one answer (without the symbolic step)."""
