@@ -1,0 +1,1 @@
+"""The data stage: dataset rows -> ``PromptBatch`` (loading, images, prompts, 3-D rope ids, sampling)."""
