@@ -1,8 +1,9 @@
 """The ``megatron-mmupt`` command line.
 
-Every subcommand takes ``--recipe`` and dotted config overrides (``reward.mode=vote_share`` or
-``--reward.mode=vote_share``). The config is resolved and validated before any work starts. New
-knobs belong in the typed configs, not in new flags: ``tests/unit/test_cli.py`` freezes this surface.
+The run subcommands (``score``, ``config``) take ``--recipe`` and dotted config overrides
+(``reward.mode=vote_share`` or ``--reward.mode=vote_share``). The config is resolved and validated before
+any work starts. ``demo-data`` generates the demo dataset and takes only its four flags. New knobs belong
+in the typed configs, not in new flags: ``tests/unit/test_cli.py`` freezes this surface.
 """
 
 from __future__ import annotations
@@ -40,6 +41,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     config = commands.add_parser("config", help="print the resolved config of a recipe with overrides (JSON)")
     _add_config_args(config)
+
+    # A data generator, not a run: no recipe, no overrides; its options live in DemoDataset.Config.
+    demo = commands.add_parser(
+        "demo-data",
+        help="generate the demo task (train/test parquet) and the tiny model's tokenizer/processor",
+        description="Writes DIR/train.parquet, DIR/test.parquet, DIR/processor/, DIR/dataset_info.json, DIR/README.md.",
+    )
+    demo.add_argument("--out", required=True, type=Path, help="output folder (new, empty, or a previous demo dataset)")
+    demo.add_argument("--seed", type=int, default=0, help="seed of both splits (default: 0)")
+    demo.add_argument("--num-train", type=int, default=4000, help="training problems (default: 4000)")
+    demo.add_argument("--num-test", type=int, default=1000, help="held-out problems (default: 1000)")
     return parser
 
 
@@ -90,7 +102,19 @@ def cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"score": cmd_score, "config": cmd_config}
+def cmd_demo_data(args: argparse.Namespace) -> int:
+    from megatron_mmupt.data.demo_task import DemoDataset
+
+    if args.overrides:
+        raise ConfigError(f"demo-data takes no config overrides, got {' '.join(args.overrides)}")
+    config = DemoDataset.Config(seed=args.seed, num_train=args.num_train, num_test=args.num_test)
+    info = config.build().write(args.out)
+    splits = ", ".join(f"{name} {s['num_rows']} rows" for name, s in info["splits"].items())
+    print(f"wrote {args.out}: {splits}; processor vocabulary {info['processor']['vocab_size']} tokens")
+    return 0
+
+
+COMMANDS = {"score": cmd_score, "config": cmd_config, "demo-data": cmd_demo_data}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

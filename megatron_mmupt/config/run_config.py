@@ -12,6 +12,7 @@ import warnings
 
 from megatron_mmupt.algorithm.config import AlgorithmConfig
 from megatron_mmupt.config.configurable import ConfigError, ConfigNode
+from megatron_mmupt.data.pipeline import PromptPipeline
 from megatron_mmupt.reward.stage import RewardStage
 
 
@@ -23,6 +24,8 @@ class RunConfig(ConfigNode):
     """Directory of the run: resolved config, outputs, checkpoints, logs."""
     seed: int = 1
     """Seed of every random choice the run makes (reference: 1)."""
+    data: PromptPipeline.Config = dataclasses.field(default_factory=PromptPipeline.Config)
+    """The prompt pipeline: dataset, column preset, images, prompt template, sampling, workers."""
     reward: RewardStage.Config = dataclasses.field(default_factory=RewardStage.Config)
     """The vote-reward stage: extraction, equivalence, vote, reward mode, format term."""
     algorithm: AlgorithmConfig = dataclasses.field(default_factory=AlgorithmConfig)

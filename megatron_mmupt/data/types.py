@@ -26,6 +26,8 @@ class Example:
         images: the question's images, in order (0, 1 or more).
         answer: ground truth when the dataset carries one; diagnostics and evaluation only, never training.
         choices: option texts of a multiple-choice question, in letter order; empty otherwise.
+        choices_in_question: the question text already lists the options (MathVerse), so a prompt renderer
+            must not append them again; ``False`` when only ``choices`` carries them.
         metadata: source-specific fields kept for evaluation breakdowns (question type, subject, level, ...).
     """
 
@@ -34,6 +36,7 @@ class Example:
     images: tuple[ImageRef, ...] = ()
     answer: str | None = None
     choices: tuple[str, ...] = ()
+    choices_in_question: bool = False
     metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
@@ -54,3 +57,8 @@ class BadRow(Exception):
     def __init__(self, reason: BadRowReason, row: str, detail: str) -> None:
         super().__init__(f"row {row}: {reason.value}: {detail}")
         self.reason, self.row, self.detail = reason, row, detail
+
+    def __reduce__(self) -> tuple:
+        # Bad rows travel back from data worker processes; the default exception pickling would call
+        # BadRow(message) and fail.
+        return BadRow, (self.reason, self.row, self.detail)
