@@ -30,7 +30,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import torch
 
-from megatron_mmupt.data.demo_task import MM_UPT_INSTRUCTION, ProcessorSpec, load_processor_parts
+from megatron_mmupt.data.demo_task import ProcessorSpec, load_processor_parts
+from megatron_mmupt.data.prompt_renderer import MM_UPT_INSTRUCTION
+from megatron_mmupt.models.tiny_qwen2_5_vl import TinyQwen2_5_VLConfig, hf_config
 from megatron_mmupt.reward.stage import RewardStage
 from megatron_mmupt.rollout.types import Rollout, RolloutGroup
 
@@ -54,26 +56,10 @@ def parse_args() -> argparse.Namespace:
 
 
 def build_model(spec: ProcessorSpec):
-    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+    """The demo model (``megatron_mmupt.models.tiny_qwen2_5_vl``), randomly initialized."""
+    from transformers import Qwen2_5_VLForConditionalGeneration
 
-    vocab = 64 * math.ceil(spec.vocab_size / 64)  # padded rows are suppressed when sampling
-    config = Qwen2_5_VLConfig(
-        text_config=dict(
-            vocab_size=vocab, hidden_size=128, intermediate_size=384, num_hidden_layers=2, num_attention_heads=4,
-            num_key_value_heads=2, max_position_embeddings=512, tie_word_embeddings=False,
-            rope_scaling={"type": "mrope", "mrope_section": [4, 6, 6]},
-            rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [4, 6, 6]},
-            bos_token_id=None, eos_token_id=spec.eos_token_id, pad_token_id=spec.pad_token_id,
-        ),
-        vision_config=dict(
-            depth=2, hidden_size=64, intermediate_size=128, num_heads=2, out_hidden_size=128,
-            patch_size=spec.patch_size, spatial_merge_size=spec.merge_size,
-            temporal_patch_size=spec.temporal_patch_size, window_size=56, fullatt_block_indexes=[1], in_channels=3,
-        ),
-        image_token_id=spec.image_token_id, video_token_id=spec.video_token_id,
-        vision_start_token_id=spec.vision_start_token_id, vision_end_token_id=spec.vision_end_token_id,
-    )  # fmt: skip
-    return Qwen2_5_VLForConditionalGeneration(config)
+    return Qwen2_5_VLForConditionalGeneration(hf_config(TinyQwen2_5_VLConfig(), spec.to_dict()))
 
 
 class Encoded:

@@ -1,0 +1,48 @@
+"""Build the Megatron-Core Qwen2.5-VL (or Qwen2) for this rank's place in the parallel layout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from megatron_mmupt.actor.megatron.config_bridge import text_config, transformer_config
+from megatron_mmupt.actor.megatron.distributed import ParallelGroups
+from megatron_mmupt.actor.megatron.qwen2_5_vl import Qwen2_5_VLModel
+from megatron_mmupt.actor.megatron.specs import SpecName, layer_spec, resolve_spec
+from megatron_mmupt.config.configurable import ConfigError
+from megatron_mmupt.parallel.config import ParallelConfig
+
+
+def load_hf_config(model_dir: str | Path) -> Any:
+    from transformers import AutoConfig
+
+    path = Path(model_dir)
+    if not (path / "config.json").is_file():
+        raise ConfigError(f"no config.json in {model_dir}; pass a Hugging Face model folder")
+    return AutoConfig.from_pretrained(str(path))
+
+
+def build_model(
+    hf_config: Any,
+    parallel: ParallelConfig,
+    groups: ParallelGroups,
+    *,
+    params_dtype: torch.dtype = torch.float32,
+    spec: SpecName = "auto",
+) -> Qwen2_5_VLModel:
+    """The model chunk of this rank (``init_parallel`` must have run), randomly initialized.
+
+    Weights come from the bridge (``bridge.load_hf_weights``) or a dist-checkpoint.
+    """
+    config = transformer_config(hf_config, parallel, params_dtype=params_dtype)
+    vocab = parallel.padded_vocab_size(text_config(hf_config).vocab_size)
+    return Qwen2_5_VLModel(
+        config,
+        hf_config,
+        layer_spec(resolve_spec(spec)),
+        vocab_size=vocab,
+        pre_process=groups.is_first_stage,
+        post_process=groups.is_last_stage,
+    )

@@ -1,0 +1,1 @@
+"""Megatron-Core <-> Hugging Face weights: name maps, tensor-parallel layouts, import, export, converters."""

@@ -1,0 +1,1 @@
+"""Declarative name maps, one per model family."""

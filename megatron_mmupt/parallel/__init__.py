@@ -1,0 +1,1 @@
+"""Parallel layout: degrees, their validation against the model, and process-group set-up."""

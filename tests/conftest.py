@@ -1,0 +1,23 @@
+"""Session fixtures shared by the stages' tests: the demo task's data and the tiny demo model.
+
+Both are generated (seconds) rather than shipped: no hub is reachable where the tests run.
+"""
+
+import pytest
+
+from megatron_mmupt.data.demo_task import DemoDataset, TokenizerConfig
+from megatron_mmupt.models.tiny_qwen2_5_vl import create_model_folder
+
+
+@pytest.fixture(scope="session")
+def demo_dir(tmp_path_factory):
+    """A small demo dataset (train/test parquet + processor folder + dataset_info.json)."""
+    out = tmp_path_factory.mktemp("demo") / "data"
+    DemoDataset.Config(num_train=48, num_test=16, tokenizer=TokenizerConfig(corpus_rows=300)).build().write(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(demo_dir, tmp_path_factory):
+    """A randomly initialized tiny Qwen2.5-VL saved as a Hugging Face folder with its processor files."""
+    return create_model_folder(tmp_path_factory.mktemp("model") / "tiny-qwen2.5-vl", demo_dir / "processor", seed=0)
