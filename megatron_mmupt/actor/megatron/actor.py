@@ -1,0 +1,268 @@
+"""The Megatron-Core actor of one rank: log-probs of sampled sequences, and GRPO updates.
+
+One instance per rank of the actor's process group (TP x PP x DP). The driver hands every rank the same
+``SequenceBatch`` and ``TrainBatch``; each DP replica takes its share of the rows, micro-batches go through
+Megatron's pipeline schedule, and the loss of each micro-batch is the algorithm stage's
+``policy_objective`` with the *global* normalizer, so that summing micro-batches and DP replicas gives the
+full-batch loss exactly. Megatron divides a micro-batch loss by the number of micro-batches and its DDP
+averages gradients over DP ranks; both are undone here (multiplied back) because our normalizer already
+accounts for them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from typing import Any, Literal
+
+import torch
+import torch.distributed as dist
+
+from megatron_mmupt.actor.megatron.distributed import ParallelGroups
+from megatron_mmupt.actor.megatron.model_provider import build_model, load_hf_config
+from megatron_mmupt.actor.megatron.qwen2_5_vl import reduce_replicated_grads
+from megatron_mmupt.actor.megatron.specs import SpecName, resolve_spec
+from megatron_mmupt.actor.sequences import SequenceBatch
+from megatron_mmupt.algorithm.config import AlgorithmConfig
+from megatron_mmupt.algorithm.logprobs import token_logprobs_and_entropy
+from megatron_mmupt.algorithm.objective import policy_objective
+from megatron_mmupt.algorithm.types import LossNormalizer, TrainBatch
+from megatron_mmupt.bridge.hf_checkpoint import HFCheckpoint
+from megatron_mmupt.bridge.importer import load_hf_weights
+from megatron_mmupt.config.configurable import ConfigNode, Configurable, check_choice, check_positive, check_range
+from megatron_mmupt.parallel.config import ParallelConfig
+
+_PADDED_VOCAB_LOGIT = -1.0e4  # exp() of it is exactly 0 in fp32 and bf16, unlike -inf it keeps the math finite
+
+
+@dataclasses.dataclass(kw_only=True, slots=True)
+class OptimizerConfig(ConfigNode):
+    lr: float = 1e-6
+    """Learning rate (reference: 1e-6, constant)."""
+    weight_decay: float = 0.01
+    """AdamW weight decay (reference: 0.01)."""
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    adam_eps: float = 1e-8
+    clip_grad: float = 1.0
+    """Gradient clipping by global norm (reference: 1.0); 0 disables it."""
+
+    def __post_init__(self) -> None:
+        check_positive("lr", self.lr)
+        check_range("weight_decay", self.weight_decay, 0.0)
+        check_range("clip_grad", self.clip_grad, 0.0)
+
+
+class MegatronActor(Configurable):
+    @dataclasses.dataclass(kw_only=True, slots=True)
+    class Config(Configurable.Config):
+        model: str = ""
+        """Hugging Face folder the actor starts from (config, weights)."""
+        parallel: ParallelConfig = dataclasses.field(default_factory=ParallelConfig)
+        optimizer: OptimizerConfig = dataclasses.field(default_factory=OptimizerConfig)
+        micro_batch_size: int = 4
+        """Sequences per micro-batch (forward/backward at once); the update covers the whole batch."""
+        params_dtype: Literal["auto", "fp32", "bf16"] = "auto"
+        """``auto``: bf16 on GPUs, fp32 on CPUs."""
+        spec: SpecName = "auto"
+        """Layer spec: Transformer Engine where it imports (``auto``), or ``local``."""
+        freeze_vision: bool = False
+        """Keep the vision tower fixed (the reference trains it)."""
+
+        def __post_init__(self) -> None:
+            check_positive("micro_batch_size", self.micro_batch_size)
+            check_choice("params_dtype", self.params_dtype, ("auto", "fp32", "bf16"))
+            check_choice("spec", self.spec, ("auto", "te", "local"))
+
+    def __init__(self, config: Config, *, groups: ParallelGroups, algorithm: AlgorithmConfig) -> None:
+        self.config, self.groups, self.algorithm = config, groups, algorithm
+        self.hf_config = load_hf_config(config.model)
+        self.spec = resolve_spec(config.spec)
+        self.dtype = _dtype(config.params_dtype)
+        model = build_model(self.hf_config, config.parallel, groups, params_dtype=self.dtype, spec=self.spec)
+        self.hf_vocab = _text(self.hf_config).vocab_size
+        self._load(model)
+        if config.freeze_vision and model.visual is not None:
+            model.visual.requires_grad_(False)
+        self.model, self.optimizer = _wrap(model, config, groups, self.dtype)
+
+    def _load(self, model: torch.nn.Module) -> None:
+        layers = _text(self.hf_config).num_hidden_layers
+        load_hf_weights(
+            model,
+            HFCheckpoint(self.config.model),
+            self.hf_config,
+            spec=self.spec,
+            tp_rank=self.groups.tp_rank,
+            tp_size=self.groups.tp_size,
+            layer_offset=self.groups.pp_rank * layers // self.groups.pp_size,
+        )
+
+    # --- log-probs ---------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def logprobs(self, sequences: SequenceBatch, temperature: float = 1.0) -> torch.Tensor:
+        """``(N, L - 1)`` log-probs of every target token (use ``response_mask``), on every rank of the actor."""
+        self.model.eval()
+        rows = self._my_rows(sequences.num_rows)
+        out = torch.zeros(sequences.response_mask.shape, dtype=torch.float32)
+        results: list[torch.Tensor] = []
+
+        def loss(batch_rows: list[int]):
+            def fn(output: torch.Tensor, non_loss_data: bool = True) -> torch.Tensor:
+                logprobs, _ = self._token_logprobs(output, sequences.targets[batch_rows], temperature, False)
+                results.append(logprobs.float())
+                return logprobs
+
+            return fn
+
+        self._run(sequences, rows, loss, forward_only=True)
+        if self.groups.is_last_stage:
+            for batch_rows, values in zip(_chunks(rows, self.config.micro_batch_size), results, strict=True):
+                out[batch_rows] = values[: len(batch_rows)]
+        return self._share(out, sequences.num_rows)
+
+    def _share(self, local: torch.Tensor, num_rows: int) -> torch.Tensor:
+        # Last stage -> every stage (PP), then each DP replica's rows -> every replica (DP).
+        if self.groups.pp_size > 1:
+            source = dist.get_global_rank(self.groups.pp_group, self.groups.pp_size - 1)
+            dist.broadcast(local, src=source, group=self.groups.pp_group)
+        if self.groups.dp_size > 1:
+            dist.all_reduce(local, group=self.groups.dp_group)  # rows are disjoint across replicas: a sum merges
+        return local
+
+    # --- training ----------------------------------------------------------------------------------
+
+    def train_step(self, sequences: SequenceBatch, batch: TrainBatch, temperature: float = 1.0) -> dict[str, float]:
+        """One optimizer update on ``batch`` (rows = ``batch.sample_ids`` of ``sequences``); returns metrics."""
+        self.model.train()
+        self.model.zero_grad_buffer()
+        self.optimizer.zero_grad()
+        normalizer = LossNormalizer.from_mask(batch.response_mask)  # every rank holds the whole batch
+        positions = self._my_rows(batch.num_samples)
+        metrics: list[dict[str, torch.Tensor]] = []
+        num_micro = len(_chunks(positions, self.config.micro_batch_size))
+        scale = num_micro * self.groups.dp_size
+
+        def loss(batch_positions: list[int]):
+            micro = batch.select(torch.tensor(batch_positions))
+            rows = micro.sample_ids.tolist()
+
+            def fn(output: torch.Tensor):
+                logprobs, entropy = self._token_logprobs(output, sequences.targets[rows], temperature, True)
+                value, step_metrics = policy_objective(
+                    logprobs[: len(rows)], micro, self.algorithm, normalizer=normalizer, entropy=entropy[: len(rows)]
+                )
+                metrics.append(step_metrics)
+                return value * scale, step_metrics
+
+            return fn
+
+        self._run(sequences, positions, loss, forward_only=False, batch=batch)
+        updated, grad_norm, _ = self.optimizer.step()
+        summary = _average(metrics)
+        summary.update({"actor/grad_norm": float(grad_norm or 0.0), "actor/update_skipped": float(not updated)})
+        return summary
+
+    def _token_logprobs(
+        self, logits: torch.Tensor, targets: torch.Tensor, temperature: float, with_entropy: bool
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        logits = self._mask_padded_vocab(logits[:, :-1])  # (B, L - 1, V/tp): column t predicts token t + 1
+        return token_logprobs_and_entropy(
+            logits,
+            targets,
+            tp_group=self.groups.tp_group if self.groups.tp_size > 1 else None,
+            temperature=temperature,
+            with_entropy=with_entropy,
+        )
+
+    def _mask_padded_vocab(self, logits: torch.Tensor) -> torch.Tensor:
+        # Megatron pads the vocabulary beyond the checkpoint's; those columns must not take probability mass.
+        local = logits.shape[-1]
+        start = self.groups.tp_rank * local
+        if start + local <= self.hf_vocab:
+            return logits
+        padded = torch.arange(start, start + local, device=logits.device) >= self.hf_vocab
+        return logits.masked_fill(padded, _PADDED_VOCAB_LOGIT)
+
+    def _run(self, sequences: SequenceBatch, positions: list[int], loss_for, *, forward_only: bool, batch=None) -> None:
+        """Micro-batches of ``positions`` (rows, or positions in ``batch``) through the pipeline schedule."""
+        from megatron.core.pipeline_parallel import get_forward_backward_func
+
+        size = self.config.micro_batch_size
+        chunks = _chunks(positions, size)
+        to_rows = (lambda c: batch.sample_ids[c].tolist()) if batch is not None else (lambda c: c)
+        inputs = [_padded_inputs(sequences, to_rows(c), size) for c in chunks]
+
+        def step(data: Iterator[tuple[dict[str, Any], list[int]]], chunk: torch.nn.Module):
+            model_inputs, chunk_positions = next(data)
+            return chunk(**model_inputs), loss_for(chunk_positions)
+
+        get_forward_backward_func()(
+            forward_step_func=step,
+            data_iterator=iter(list(zip(inputs, chunks, strict=True))),
+            model=[self.model],
+            num_microbatches=len(chunks),
+            seq_length=sequences.input_ids.shape[1],
+            micro_batch_size=size,
+            forward_only=forward_only,
+            collect_non_loss_data=forward_only,
+        )
+
+    def _my_rows(self, num_rows: int) -> list[int]:
+        """This DP replica's share of ``range(num_rows)`` (strided, so replicas get balanced lengths)."""
+        return list(range(self.groups.dp_rank, num_rows, self.groups.dp_size))
+
+
+def _padded_inputs(sequences: SequenceBatch, rows: list[int], size: int) -> dict[str, Any]:
+    # The pipeline needs equal (micro_batch_size, L) micro-batches: repeat the first row; its outputs are cut.
+    padded_rows = rows + [rows[0]] * (size - len(rows))
+    return sequences.model_inputs(padded_rows)
+
+
+def _chunks(items: list[int], size: int) -> list[list[int]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _average(metrics: list[dict[str, torch.Tensor]]) -> dict[str, float]:
+    keys = sorted({k for m in metrics for k in m})
+    return {k: float(torch.stack([m[k].float() for m in metrics if k in m]).mean()) for k in keys}
+
+
+def _text(hf_config: Any) -> Any:
+    return getattr(hf_config, "text_config", None) or hf_config
+
+
+def _dtype(name: str) -> torch.dtype:
+    if name == "auto":
+        return torch.bfloat16 if torch.cuda.is_available() else torch.float32
+    return {"fp32": torch.float32, "bf16": torch.bfloat16}[name]
+
+
+def _wrap(model: torch.nn.Module, config: MegatronActor.Config, groups: ParallelGroups, dtype: torch.dtype):
+    """Megatron DDP + optimizer; the vision tower's gradients are averaged over TP after DDP's reduction."""
+    from megatron.core.distributed import DistributedDataParallel, DistributedDataParallelConfig, finalize_model_grads
+    from megatron.core.optimizer import OptimizerConfig as MegatronOptimizerConfig
+    from megatron.core.optimizer import get_megatron_optimizer
+    from megatron.core.transformer.module import Float16Module
+
+    megatron_config = model.config
+    if dtype != torch.float32:
+        model = Float16Module(megatron_config, model)
+    ddp = DistributedDataParallel(megatron_config, DistributedDataParallelConfig(grad_reduce_in_fp32=True), model)
+
+    def finalize(models: list[torch.nn.Module], *args: Any, **kwargs: Any) -> None:
+        finalize_model_grads(models, *args, **kwargs)
+        reduce_replicated_grads(models[0], groups.tp_group)
+
+    megatron_config.finalize_model_grads_func = finalize
+    opt = config.optimizer
+    optimizer = get_megatron_optimizer(
+        MegatronOptimizerConfig(
+            optimizer="adam", lr=opt.lr, weight_decay=opt.weight_decay, adam_beta1=opt.adam_beta1,
+            adam_beta2=opt.adam_beta2, adam_eps=opt.adam_eps, clip_grad=opt.clip_grad,
+            bf16=dtype == torch.bfloat16, params_dtype=dtype,
+        ),
+        [ddp],
+    )  # fmt: skip
+    return ddp, optimizer
