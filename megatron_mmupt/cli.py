@@ -2,13 +2,17 @@
 
 The run subcommands (``score``, ``config``) take ``--recipe`` and dotted config overrides
 (``reward.mode=vote_share`` or ``--reward.mode=vote_share``). The config is resolved and validated before
-any work starts. ``demo-data`` generates the demo dataset and takes only its four flags. New knobs belong
+any work starts. ``demo-data`` generates the demo dataset and takes only its four flags. ``serve`` runs the
+local rollout engine behind SGLang's HTTP API (``--model``, ``--host``, ``--port``, plus overrides of
+``RolloutServer.Config``). ``convert hf-to-mcore`` / ``convert mcore-to-hf`` convert checkpoints (one process
+or under torchrun). New knobs belong
 in the typed configs, not in new flags: ``tests/unit/test_cli.py`` freezes this surface.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Sequence
@@ -52,7 +56,42 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0, help="seed of both splits (default: 0)")
     demo.add_argument("--num-train", type=int, default=4000, help="training problems (default: 4000)")
     demo.add_argument("--num-test", type=int, default=1000, help="held-out problems (default: 1000)")
+
+    # A server, not a run: its knobs live in RolloutServer.Config (dotted overrides: engine.device=cuda).
+    serve = commands.add_parser(
+        "serve",
+        help="serve a model with the local rollout engine behind SGLang's HTTP API (the subset our client uses)",
+        description="Paths and fields as SGLang 0.5.23: /generate, /update_weights_from_disk, /pause_generation, "
+        "/health, ... (docs/rollout.md). Overrides set RolloutServer.Config, e.g. engine.dtype=bfloat16.",
+    )
+    serve.add_argument("--model", required=True, type=Path, help="HF model folder (weights, config, tokenizer)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=30000, help="port to listen on, 0 for any free one (default: 30000)")
+    serve.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="dotted RolloutServer.Config overrides")
+    _add_convert_parser(commands)
     return parser
+
+
+def _add_convert_parser(commands: argparse._SubParsersAction) -> None:
+    # Checkpoint converters: one process or under torchrun (every rank runs the same command); docs/bridge.md.
+    convert = commands.add_parser("convert", help="convert checkpoints between Hugging Face and Megatron-Core")
+    directions = convert.add_subparsers(dest="direction", required=True, metavar="DIRECTION")
+    to_mcore = directions.add_parser(
+        "hf-to-mcore",
+        help="HF folder -> Megatron dist-checkpoint at --tp/--pp",
+        description="Under torchrun the world size must be a multiple of tp * pp.",
+    )
+    to_mcore.add_argument("--hf", required=True, type=Path, help="Hugging Face model folder (config.json, safetensors)")
+    to_mcore.add_argument("--out", required=True, type=Path, help="checkpoint folder to create (new or empty)")
+    to_mcore.add_argument("--tp", type=int, default=1, help="tensor-parallel degree (default: 1)")
+    to_mcore.add_argument("--pp", type=int, default=1, help="pipeline-parallel degree (default: 1)")
+    to_hf = directions.add_parser(
+        "mcore-to-hf",
+        help="Megatron dist-checkpoint (from hf-to-mcore) -> HF folder",
+        description="Loads at the launch's TP/PP (largest TP the heads allow, then PP); rank 0 writes.",
+    )
+    to_hf.add_argument("--ckpt", required=True, type=Path, help="checkpoint folder written by hf-to-mcore")
+    to_hf.add_argument("--out", required=True, type=Path, help="Hugging Face folder to create (new or empty)")
 
 
 def _add_config_args(parser: argparse.ArgumentParser) -> None:
@@ -114,7 +153,44 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"score": cmd_score, "config": cmd_config, "demo-data": cmd_demo_data}
+def cmd_serve(args: argparse.Namespace) -> int:
+    from megatron_mmupt.config.overrides import apply_overrides
+    from megatron_mmupt.rollout.local_engine import LocalEngine
+    from megatron_mmupt.rollout.server import RolloutServer
+
+    config = RolloutServer.Config(engine=LocalEngine.Config(model_path=str(args.model)), host=args.host, port=args.port)
+    server = apply_overrides(config, args.overrides).build()
+    print(f"megatron-mmupt serve: {args.model} at {server.url}", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C stops the server; not an error
+        server.serve_forever()
+    return 0
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    if args.overrides:
+        raise ConfigError(f"convert takes no config overrides, got {' '.join(args.overrides)}")
+    if args.direction == "hf-to-mcore":
+        from megatron_mmupt.bridge.convert.hf_to_mcore import hf_to_mcore
+        from megatron_mmupt.parallel.config import ParallelConfig
+
+        parallel = ParallelConfig(tensor_degree=args.tp, pipeline_degree=args.pp)
+        report = hf_to_mcore(args.hf, args.out, parallel=parallel)
+    else:
+        from megatron_mmupt.bridge.convert.mcore_to_hf import mcore_to_hf
+
+        report = mcore_to_hf(args.ckpt, args.out)
+    if report.rank == 0:
+        print(report.summary(args.direction))
+    return 0
+
+
+COMMANDS = {
+    "score": cmd_score,
+    "config": cmd_config,
+    "demo-data": cmd_demo_data,
+    "serve": cmd_serve,
+    "convert": cmd_convert,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,8 +1,13 @@
 """Typed objects that leave the rollout stage: one ``Rollout`` per sample, one ``RolloutGroup`` per prompt.
 
-The reward stage reads only ``response_text`` and the group's optional ``answer``/``choices``; the
-training stage reads the token-level fields. Groups carry their prompt id explicitly, so nothing
-downstream depends on the position of a sample in a batch.
+The reward stage reads only ``response_text``, ``finish_reason`` and the group's ``prompt_id``/``answer``/
+``choices``/``rollouts``; the training stage reads the token-level fields. Groups carry their prompt id
+explicitly, so nothing downstream depends on the position of a sample in a batch.
+
+What ``rollout_logprobs`` means (both engines, see ``docs/rollout.md``): ``log softmax(z_t / T)[y_t]``, the
+log-prob of the sampled token under the temperature-scaled distribution of the full vocabulary, before
+top-k/top-p truncation and before the suppression of special tokens. It is what SGLang's ``return_logprob``
+reports and what a GRPO trainer recomputes from its own logits (``algorithm.logprobs``).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ class FinishReason(enum.StrEnum):
     STOP = "stop"
     """An EOS or stop token/string ended the sample."""
     LENGTH = "length"
-    """``max_new_tokens`` was reached: the sample is truncated."""
+    """``max_new_tokens`` (or the engine's context length) was reached: the sample is truncated."""
     ABORT = "abort"
     """The engine aborted the request (pause, weight update, error)."""
 
@@ -25,22 +30,29 @@ class FinishReason(enum.StrEnum):
     def is_truncated(self) -> bool:
         return self is FinishReason.LENGTH
 
+    @property
+    def is_aborted(self) -> bool:
+        return self is FinishReason.ABORT
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Rollout:
     """One sampled response to a prompt.
 
     Attributes:
-        response_text: decoded response (special tokens removed).
+        response_text: decoded response (special tokens removed; a matched stop token is cut, as SGLang does).
         finish_reason: why sampling stopped.
-        response_token_ids: ``(T,)`` sampled token ids; empty when only text is known (e.g. scoring a file).
+        response_token_ids: ``(T,)`` sampled token ids, the matched EOS/stop token included (as SGLang's
+            ``output_ids``); empty when only text is known (e.g. scoring a file).
         rollout_logprobs: ``(T,)`` log-probs of the sampled tokens under the rollout engine, or empty.
+        weight_version: the engine's weight version when the sample was drawn; ``None`` when unknown.
     """
 
     response_text: str
     finish_reason: FinishReason = FinishReason.STOP
     response_token_ids: tuple[int, ...] = ()
     rollout_logprobs: tuple[float, ...] = ()
+    weight_version: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.response_text, str):
@@ -49,6 +61,11 @@ class Rollout:
             raise ValueError(
                 f"Rollout has {len(self.response_token_ids)} token ids but {len(self.rollout_logprobs)} log-probs"
             )
+
+    @property
+    def num_tokens(self) -> int:
+        """Response length in tokens (0 when only the text is known)."""
+        return len(self.response_token_ids)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -61,12 +78,14 @@ class RolloutGroup:
         answer: ground-truth answer when the dataset happens to carry one. Used only for diagnostics,
             and as the target of the ``supervised`` reward mode.
         choices: option texts of a multiple-choice question, in letter order (A, B, ...), or empty.
+        num_prompt_tokens: prompt length in tokens, images expanded (``Prompt.num_tokens``); 0 when unknown.
     """
 
     prompt_id: str
     rollouts: tuple[Rollout, ...]
     answer: str | None = None
     choices: tuple[str, ...] = ()
+    num_prompt_tokens: int = 0
 
     def __post_init__(self) -> None:
         if not self.rollouts:
@@ -79,3 +98,8 @@ class RolloutGroup:
     @property
     def responses(self) -> list[str]:
         return [r.response_text for r in self.rollouts]
+
+    @property
+    def response_lengths(self) -> list[int]:
+        """``(G,)`` response lengths in tokens."""
+        return [r.num_tokens for r in self.rollouts]

@@ -45,7 +45,9 @@ def run_distributed(
             target=_child,
             args=(fn, rank, world_size, port, backend, timeout, args, results_queue),
             name=f"rank{rank}",
-            daemon=True,
+            # NOTE: not daemonic: Megatron's dist_checkpointing.save starts writer processes, which daemonic
+            # processes may not have. `_stop` still kills every child that outlives the run.
+            daemon=False,
         )
         for rank in range(world_size)
     ]

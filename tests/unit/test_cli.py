@@ -19,15 +19,20 @@ FROZEN_SURFACE = {
     "config": ["--recipe", "-h", "--help"],
     "demo-data": ["--num-test", "--num-train", "--out", "--seed", "-h", "--help"],
     "score": ["--input", "--mode", "--output", "--recipe", "-h", "--help"],
+    "serve": ["--host", "--model", "--port", "-h", "--help"],
+    "convert": ["-h", "--help"],
+    "convert hf-to-mcore": ["--hf", "--out", "--pp", "--tp", "-h", "--help"],
+    "convert mcore-to-hf": ["--ckpt", "--out", "-h", "--help"],
 }
 
 
-def surface(parser: argparse.ArgumentParser) -> dict[str, list[str]]:
-    result = {"": sorted(o for a in parser._actions for o in a.option_strings)}
+def surface(parser: argparse.ArgumentParser, prefix: str = "") -> dict[str, list[str]]:
+    """Options of the parser and of every (nested) subcommand, keyed by the command path ("convert hf-to-mcore")."""
+    result = {prefix: sorted(o for a in parser._actions for o in a.option_strings)}
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for name, sub in action.choices.items():
-                result[name] = sorted(o for a in sub._actions for o in a.option_strings)
+                result.update(surface(sub, f"{prefix} {name}".strip()))
     return result
 
 
