@@ -1,6 +1,6 @@
 """The ``megatron-mmupt`` command line.
 
-The run subcommands (``score``, ``config``) take ``--recipe`` and dotted config overrides
+The run subcommands (``score``, ``config``, ``train``) take ``--recipe`` and dotted config overrides
 (``reward.mode=vote_share`` or ``--reward.mode=vote_share``). The config is resolved and validated before
 any work starts. ``demo-data`` generates the demo dataset and takes only its four flags. ``serve`` runs the
 local rollout engine behind SGLang's HTTP API (``--model``, ``--host``, ``--port``, plus overrides of
@@ -45,6 +45,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     config = commands.add_parser("config", help="print the resolved config of a recipe with overrides (JSON)")
     _add_config_args(config)
+
+    train = commands.add_parser(
+        "train",
+        help="train with GRPO and the vote reward (Ray: local, or the cluster at RAY_ADDRESS)",
+        description="Runs trainer.num_steps steps; writes config.json, metrics.jsonl, curves.png and checkpoints "
+        "under output_dir. Bad configs and missing files fail before any work starts.",
+    )
+    train.add_argument("--resume", action="store_true", help="continue the run in output_dir from its last checkpoint")
+    _add_config_args(train)
+
+    main_job = commands.add_parser(
+        "demo",
+        help="the embedded demo: held-out accuracy before/after label-free training vs a supervised baseline",
+        description="Builds the demo data if missing, evaluates the shipped base model, trains it with the vote "
+        "reward (no labels) and with the supervised reward for each seed, and writes summary.json, a table and "
+        "a plot under output_dir. Overrides adjust the demo recipe (e.g. trainer.num_steps=20).",
+    )
+    main_job.add_argument("--seeds", default="1,2,3", help="comma-separated training seeds (default: 1,2,3)")
+    main_job.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder (default: runs/demo)")
+    main_job.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="dotted overrides of the demo recipe")
 
     # A data generator, not a run: no recipe, no overrides; its options live in DemoDataset.Config.
     demo = commands.add_parser(
@@ -141,6 +161,25 @@ def cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from megatron_mmupt.train import train
+
+    metrics = train(_resolve(args), resume=args.resume)
+    held_out = {k: round(v, 4) for k, v in metrics.items() if k.startswith("eval/")}
+    print(f"done: {held_out}" if held_out else "done")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from megatron_mmupt.demo.main_job import run_main_job
+
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    if not seeds:
+        raise ConfigError("--seeds is empty; give comma-separated integers, e.g. --seeds 1,2,3")
+    run_main_job(args.out, seeds=seeds, overrides=list(args.overrides))
+    return 0
+
+
 def cmd_demo_data(args: argparse.Namespace) -> int:
     from megatron_mmupt.data.demo_task import DemoDataset
 
@@ -187,6 +226,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
 COMMANDS = {
     "score": cmd_score,
     "config": cmd_config,
+    "train": cmd_train,
+    "demo": cmd_demo,
     "demo-data": cmd_demo_data,
     "serve": cmd_serve,
     "convert": cmd_convert,

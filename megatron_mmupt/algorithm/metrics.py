@@ -65,3 +65,25 @@ def sample_metrics(values: torch.Tensor, valid: torch.Tensor, prefix: str) -> Me
         f"{prefix}min": -masked_max(-v, valid),
         f"{prefix}max": masked_max(v, valid),
     }
+
+
+def logprob_mismatch_metrics(
+    train_logprobs: torch.Tensor, rollout_logprobs: torch.Tensor, mask: torch.Tensor
+) -> Metrics:
+    """How far the trainer's log-probs of the sampled tokens are from those the rollout engine reported.
+
+    The same weights should give the same log-probs; kernels, precision and batching make them differ, and a
+    large gap means the update is off-policy (what TIS corrects) or the weight sync is broken. Shapes: all
+    ``# (N, T)``, mask bool. Over the masked tokens:
+
+    * ``mismatch/logprob_abs_diff_mean`` / ``_max``: ``|log pi_train - log pi_rollout|``;
+    * ``mismatch/k3_kl``: k3 estimate of KL(pi_rollout || pi_train) (Schulman 2020), tokens being sampled from
+      pi_rollout; it is the clamped :func:`~megatron_mmupt.algorithm.kl.k3_kl`, so a token counts at most 10.
+    """
+    train_logprobs, rollout_logprobs = train_logprobs.detach().float(), rollout_logprobs.detach().float()
+    diff = (train_logprobs - rollout_logprobs).abs()
+    return {
+        "mismatch/logprob_abs_diff_mean": masked_mean(diff, mask),
+        "mismatch/logprob_abs_diff_max": masked_max(diff, mask),
+        "mismatch/k3_kl": masked_mean(k3_kl(rollout_logprobs, train_logprobs), mask),
+    }

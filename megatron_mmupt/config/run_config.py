@@ -9,11 +9,39 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
+from typing import Literal
 
+from megatron_mmupt.actor.config import ActorConfig
 from megatron_mmupt.algorithm.config import AlgorithmConfig
-from megatron_mmupt.config.configurable import ConfigError, ConfigNode
+from megatron_mmupt.checkpoint.config import CheckpointConfig
+from megatron_mmupt.config.configurable import ConfigError, ConfigNode, check_choice, check_positive
 from megatron_mmupt.data.pipeline import PromptPipeline
+from megatron_mmupt.evaluation.heldout import HeldOutConfig
+from megatron_mmupt.observability.logger import MetricsLogger
+from megatron_mmupt.parallel.cluster import ClusterConfig
 from megatron_mmupt.reward.stage import RewardStage
+from megatron_mmupt.rollout.config import RolloutConfig
+
+
+@dataclasses.dataclass(kw_only=True, slots=True)
+class TrainerConfig(ConfigNode):
+    """The RL loop: how long, how the rollout batch is cut into optimizer steps, where old log-probs come from."""
+
+    num_steps: int = 100
+    """Rollout steps (each: one batch of ``data.sampler.batch_size`` prompts)."""
+    updates_per_step: int = 4
+    """Optimizer steps per rollout step, each on an equal share of the prompts (reference: 512 / 128 = 4)."""
+    world_size: int = 1
+    """Ranks of the actor (Ray workers): a multiple of ``actor.parallel`` TP x PP; the rest is data parallel."""
+    old_logprobs: Literal["recompute", "rollout"] = "recompute"
+    """``recompute``: the actor recomputes the old policy's log-probs before updating (exact ratios);
+    ``rollout``: use the engine's (saves a forward pass; pair with ``algorithm.policy_loss.tis_cap``)."""
+
+    def __post_init__(self) -> None:
+        check_positive("num_steps", self.num_steps)
+        check_positive("updates_per_step", self.updates_per_step)
+        check_positive("world_size", self.world_size)
+        check_choice("old_logprobs", self.old_logprobs, ("recompute", "rollout"))
 
 
 @dataclasses.dataclass(kw_only=True, slots=True)
@@ -30,6 +58,20 @@ class RunConfig(ConfigNode):
     """The vote-reward stage: extraction, equivalence, vote, reward mode, format term."""
     algorithm: AlgorithmConfig = dataclasses.field(default_factory=AlgorithmConfig)
     """The GRPO objective: advantages, policy loss, KL, aggregation, filters."""
+    actor: ActorConfig = dataclasses.field(default_factory=ActorConfig)
+    """The Megatron-Core actor: model folder, TP/PP, optimizer, micro-batches, precision."""
+    rollout: RolloutConfig = dataclasses.field(default_factory=RolloutConfig)
+    """The rollout engines (local or SGLang), their number and sampling; weight-sync bucket size."""
+    trainer: TrainerConfig = dataclasses.field(default_factory=TrainerConfig)
+    """The RL loop: steps, optimizer steps per rollout step, actor ranks."""
+    eval: HeldOutConfig = dataclasses.field(default_factory=HeldOutConfig)
+    """Held-out pass@1 / maj@n before, during and after training (labels used here only)."""
+    cluster: ClusterConfig = dataclasses.field(default_factory=ClusterConfig)
+    """Ray: local or an existing cluster; resources per worker; colocated or separate engines."""
+    checkpoint: CheckpointConfig = dataclasses.field(default_factory=CheckpointConfig)
+    """When to save (model, optimizer, data position, RNG), how many to keep, HF exports."""
+    logging: MetricsLogger.Config = dataclasses.field(default_factory=MetricsLogger.Config)
+    """Console progress, metrics.jsonl, wandb, TensorBoard, curves.png."""
 
     def __post_init__(self) -> None:
         if not self.name or any(c in self.name for c in "/\\\0"):
@@ -42,6 +84,7 @@ class RunConfig(ConfigNode):
 
         Contradictions raise ``ConfigError``; options that a choice elsewhere makes inert warn.
         """
+        self._check_batch_shape()
         reward = self.reward
         if reward.mode in ("reference", "supervised"):
             inert = [
@@ -54,3 +97,23 @@ class RunConfig(ConfigNode):
                     f"reward.mode={reward.mode} does not vote, so {', '.join(inert)} has no effect", stacklevel=2
                 )
         return self
+
+    def _check_batch_shape(self) -> None:
+        prompts = self.data.sampler.batch_size
+        steps = self.trainer.updates_per_step
+        if steps > prompts:
+            raise ConfigError(
+                f"trainer.updates_per_step={steps} needs at least as many prompts per step, but "
+                f"data.sampler.batch_size={prompts}; lower updates_per_step or raise batch_size"
+            )
+        if self.rollout.sampling.n < 2 and self.reward.mode != "supervised":
+            raise ConfigError(
+                f"rollout.sampling.n={self.rollout.sampling.n}: the vote needs at least 2 samples per prompt "
+                "(GRPO compares samples within a group); set rollout.sampling.n >= 2"
+            )
+        model_parallel = self.actor.parallel.tensor_degree * self.actor.parallel.pipeline_degree
+        if self.trainer.world_size % model_parallel:
+            raise ConfigError(
+                f"trainer.world_size={self.trainer.world_size} is not a multiple of actor.parallel "
+                f"tensor_degree x pipeline_degree = {model_parallel}"
+            )

@@ -13,6 +13,7 @@ import dataclasses
 from collections.abc import Iterator
 from typing import Any, Literal, Protocol
 
+import torch
 from torch.utils.data import DataLoader, Dataset
 
 from megatron_mmupt.config.configurable import ConfigError, Configurable, check_choice, check_range
@@ -155,6 +156,10 @@ class PromptPipeline(Configurable):
             collate_fn=_as_is,
             multiprocessing_context=self.config.worker_start_method if workers else None,
             prefetch_factor=4 if workers else None,
+            # NOTE: without its own generator, every new loader iterator (each epoch, and after a resume) draws
+            # its workers' base seed from torch's global RNG, so a resumed run's draws would differ from an
+            # uninterrupted run's.
+            generator=torch.Generator().manual_seed(self.config.sampler.seed),
         )
 
     def state_dict(self) -> dict[str, Any]:

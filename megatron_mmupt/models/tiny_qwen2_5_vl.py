@@ -95,20 +95,40 @@ def create_model_folder(
     import torch
     from transformers import Qwen2_5_VLForConditionalGeneration
 
-    processor_dir, out = Path(processor_dir), Path(out)
-    spec_path = processor_dir.parent / "dataset_info.json"
-    if not spec_path.is_file():
-        raise ConfigError(f"{spec_path} not found; create the demo data first: megatron-mmupt demo-data --out DIR")
-    spec = json.loads(spec_path.read_text())["processor"]
+    spec = processor_spec(processor_dir)
     torch.manual_seed(seed)
     model = Qwen2_5_VLForConditionalGeneration(hf_config(sizes or TinyQwen2_5_VLConfig(), spec))
+    staging = stage_model_folder(model, out, processor_dir)
+    atomic_write_text(staging / "demo_model.json", json.dumps({"seed": seed, "processor": spec}, indent=2) + "\n")
+    return publish_model_folder(staging, out)
+
+
+def processor_spec(processor_dir: str | Path) -> dict[str, int]:
+    """The token ids and image sizes the demo model's config must use (``dataset_info.json`` of the demo data)."""
+    spec_path = Path(processor_dir).parent / "dataset_info.json"
+    if not spec_path.is_file():
+        raise ConfigError(f"{spec_path} not found; create the demo data first: megatron-mmupt demo-data --out DIR")
+    return json.loads(spec_path.read_text())["processor"]
+
+
+def stage_model_folder(model: Any, out: str | Path, processor_dir: str | Path) -> Path:
+    """Save ``model`` and the processor files to ``.{out.name}.partial`` beside ``out``; returns that folder.
+
+    Add files to it, then ``publish_model_folder``: readers of ``out`` never see a half-written model.
+    """
+    out, processor_dir = Path(out), Path(processor_dir)
     staging = out.with_name(f".{out.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     model.save_pretrained(staging)
     for name in PROCESSOR_FILES:
         if (processor_dir / name).is_file():
             shutil.copy2(processor_dir / name, staging / name)
-    atomic_write_text(staging / "demo_model.json", json.dumps({"seed": seed, "processor": spec}, indent=2) + "\n")
+    return staging
+
+
+def publish_model_folder(staging: Path, out: str | Path) -> Path:
+    """Replace ``out`` by the staged folder (a rename; the old folder is removed first)."""
+    out = Path(out)
     if out.exists():
         shutil.rmtree(out)
     staging.rename(out)

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from megatron_mmupt.actor.config import ActorConfig, OptimizerConfig
 from megatron_mmupt.algorithm.config import AdvantageConfig, AlgorithmConfig, KLConfig, PolicyLossConfig
-from megatron_mmupt.config.run_config import RunConfig
+from megatron_mmupt.config.run_config import RunConfig, TrainerConfig
 from megatron_mmupt.data.images import ImageConfig
 from megatron_mmupt.data.pipeline import PromptPipeline
 from megatron_mmupt.data.prompt_renderer import PromptConfig
 from megatron_mmupt.data.sampler import SamplerConfig
 from megatron_mmupt.data.source import DatasetSource
+from megatron_mmupt.parallel.cluster import ClusterConfig
+from megatron_mmupt.parallel.config import ParallelConfig
 from megatron_mmupt.reward.stage import RewardStage
+from megatron_mmupt.rollout.config import RolloutConfig
+from megatron_mmupt.rollout.engine import SamplingConfig
+from megatron_mmupt.rollout.sglang_args import SGLangConfig
 
 
 def qwen2_5_vl_7b_mmr1() -> RunConfig:
@@ -18,10 +24,12 @@ def qwen2_5_vl_7b_mmr1() -> RunConfig:
     Data as the reference: MMR1 without labels, the MM-UPT prompt, 512 prompts per step, prompts up to
     2048 tokens, images within 512^2 .. 1536*28^2 pixels, seed 1. Reward and objective as the reference:
     majority vote over boxed answers, no format term; GRPO (unbiased std, eps 1e-6), PPO clip 0.2/0.3 with
-    dual-clip 3.0, k3 KL loss with coefficient 0.01, token-mean loss. Rollout (G=10, T=0.7, top_p=0.99)
-    and optimizer (AdamW lr 1e-6, wd 0.01, 128 prompts per update) join this recipe with their stages.
-    Paths are placeholders for a local copy: ``data.source.path=/data/MMR1/train.parquet
-    data.processor=/models/Qwen2.5-VL-7B-Instruct``.
+    dual-clip 3.0, k3 KL loss with coefficient 0.01, token-mean loss. Rollout G=10, T=0.7, top_p=0.99,
+    responses up to 2048 tokens; AdamW lr 1e-6 constant, wd 0.01, clip 1.0, 128 prompts per optimizer step
+    (4 per rollout step); vision tower trained. One node of 8 GPUs: the actor at TP=4 x DP=2 (bf16), two
+    SGLang engines of TP=4 colocated with it. Paths are placeholders for local copies:
+    ``actor.model=/models/Qwen2.5-VL-7B-Instruct data.processor=/models/Qwen2.5-VL-7B-Instruct
+    data.source.path=/data/MMR1/train.parquet``.
     """
     return RunConfig(
         name="qwen2_5_vl_7b_mmr1",
@@ -41,4 +49,19 @@ def qwen2_5_vl_7b_mmr1() -> RunConfig:
             kl=KLConfig(estimator="k3", coef=0.01),
             loss_aggregation="token-mean",
         ),
+        actor=ActorConfig(
+            model="Qwen/Qwen2.5-VL-7B-Instruct",
+            parallel=ParallelConfig(tensor_degree=4),
+            optimizer=OptimizerConfig(lr=1e-6, weight_decay=0.01, clip_grad=1.0),
+            micro_batch_size=4,
+            params_dtype="bf16",
+        ),
+        rollout=RolloutConfig(
+            engine="sglang",
+            num_engines=2,
+            sampling=SamplingConfig(n=10, temperature=0.7, top_p=0.99, max_new_tokens=2048, seed=1),
+            sglang=SGLangConfig(tp_size=4, mem_fraction_static=0.6, context_length=4096),
+        ),
+        trainer=TrainerConfig(num_steps=60, updates_per_step=4, world_size=8),
+        cluster=ClusterConfig(colocate=True, cpus_per_worker=8.0),
     )

@@ -34,7 +34,7 @@ def atomic_writer(path: str | Path, mode: str = "w", encoding: str | None = "utf
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -42,8 +42,8 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         f.write(text)
 
 
-def _fsync_dir(directory: Path) -> None:
-    # NOTE: makes the rename itself durable; some file systems refuse O_RDONLY on directories.
+def fsync_dir(directory: str | Path) -> None:
+    """Make renames and deletions inside ``directory`` durable (best effort: some file systems refuse it)."""
     with contextlib.suppress(OSError):
         fd = os.open(directory, os.O_RDONLY)
         try:

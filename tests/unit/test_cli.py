@@ -17,6 +17,8 @@ SAMPLE = ROOT / "examples" / "data" / "sample_responses.jsonl"
 FROZEN_SURFACE = {
     "": ["--version", "-h", "--help"],
     "config": ["--recipe", "-h", "--help"],
+    "train": ["--recipe", "--resume", "-h", "--help"],
+    "demo": ["--out", "--seeds", "-h", "--help"],
     "demo-data": ["--num-test", "--num-train", "--out", "--seed", "-h", "--help"],
     "score": ["--input", "--mode", "--output", "--recipe", "-h", "--help"],
     "serve": ["--host", "--model", "--port", "-h", "--help"],

@@ -11,17 +11,17 @@ accounts for them.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Any
 
 import torch
 import torch.distributed as dist
 
+from megatron_mmupt.actor.config import ActorConfig, OptimizerConfig
 from megatron_mmupt.actor.megatron.distributed import ParallelGroups
 from megatron_mmupt.actor.megatron.model_provider import build_model, load_hf_config
 from megatron_mmupt.actor.megatron.qwen2_5_vl import reduce_replicated_grads
-from megatron_mmupt.actor.megatron.specs import SpecName, resolve_spec
+from megatron_mmupt.actor.megatron.specs import resolve_spec
 from megatron_mmupt.actor.sequences import SequenceBatch
 from megatron_mmupt.algorithm.config import AlgorithmConfig
 from megatron_mmupt.algorithm.logprobs import token_logprobs_and_entropy
@@ -29,52 +29,20 @@ from megatron_mmupt.algorithm.objective import policy_objective
 from megatron_mmupt.algorithm.types import LossNormalizer, TrainBatch
 from megatron_mmupt.bridge.hf_checkpoint import HFCheckpoint
 from megatron_mmupt.bridge.importer import load_hf_weights
-from megatron_mmupt.config.configurable import ConfigNode, Configurable, check_choice, check_positive, check_range
-from megatron_mmupt.parallel.config import ParallelConfig
+from megatron_mmupt.config.configurable import Configurable
+
+__all__ = ["ActorConfig", "MegatronActor", "OptimizerConfig"]
 
 _PADDED_VOCAB_LOGIT = -1.0e4  # exp() of it is exactly 0 in fp32 and bf16, unlike -inf it keeps the math finite
 
 
-@dataclasses.dataclass(kw_only=True, slots=True)
-class OptimizerConfig(ConfigNode):
-    lr: float = 1e-6
-    """Learning rate (reference: 1e-6, constant)."""
-    weight_decay: float = 0.01
-    """AdamW weight decay (reference: 0.01)."""
-    adam_beta1: float = 0.9
-    adam_beta2: float = 0.999
-    adam_eps: float = 1e-8
-    clip_grad: float = 1.0
-    """Gradient clipping by global norm (reference: 1.0); 0 disables it."""
-
-    def __post_init__(self) -> None:
-        check_positive("lr", self.lr)
-        check_range("weight_decay", self.weight_decay, 0.0)
-        check_range("clip_grad", self.clip_grad, 0.0)
-
-
 class MegatronActor(Configurable):
-    @dataclasses.dataclass(kw_only=True, slots=True)
-    class Config(Configurable.Config):
-        model: str = ""
-        """Hugging Face folder the actor starts from (config, weights)."""
-        parallel: ParallelConfig = dataclasses.field(default_factory=ParallelConfig)
-        optimizer: OptimizerConfig = dataclasses.field(default_factory=OptimizerConfig)
-        micro_batch_size: int = 4
-        """Sequences per micro-batch (forward/backward at once); the update covers the whole batch."""
-        params_dtype: Literal["auto", "fp32", "bf16"] = "auto"
-        """``auto``: bf16 on GPUs, fp32 on CPUs."""
-        spec: SpecName = "auto"
-        """Layer spec: Transformer Engine where it imports (``auto``), or ``local``."""
-        freeze_vision: bool = False
-        """Keep the vision tower fixed (the reference trains it)."""
+    Config = ActorConfig
 
-        def __post_init__(self) -> None:
-            check_positive("micro_batch_size", self.micro_batch_size)
-            check_choice("params_dtype", self.params_dtype, ("auto", "fp32", "bf16"))
-            check_choice("spec", self.spec, ("auto", "te", "local"))
-
-    def __init__(self, config: Config, *, groups: ParallelGroups, algorithm: AlgorithmConfig) -> None:
+    def __init__(
+        self, config: Config, *, groups: ParallelGroups, algorithm: AlgorithmConfig, trainable: bool = True
+    ) -> None:
+        """``trainable=False`` builds a frozen copy (the KL reference): no DDP, no optimizer, log-probs only."""
         self.config, self.groups, self.algorithm = config, groups, algorithm
         self.hf_config = load_hf_config(config.model)
         self.spec = resolve_spec(config.spec)
@@ -84,7 +52,10 @@ class MegatronActor(Configurable):
         self._load(model)
         if config.freeze_vision and model.visual is not None:
             model.visual.requires_grad_(False)
-        self.model, self.optimizer = _wrap(model, config, groups, self.dtype)
+        if trainable:
+            self.model, self.optimizer = _wrap(model, config, groups, self.dtype)
+        else:
+            self.model, self.optimizer = _frozen(model, self.dtype), None
 
     def _load(self, model: torch.nn.Module) -> None:
         layers = _text(self.hf_config).num_hidden_layers
@@ -98,6 +69,17 @@ class MegatronActor(Configurable):
             layer_offset=self.groups.pp_rank * layers // self.groups.pp_size,
         )
 
+    @property
+    def unwrapped(self) -> torch.nn.Module:
+        """The ``Qwen2_5_VLModel`` inside Megatron's DDP and ``Float16Module`` wrappers (for export, checkpoints)."""
+        from megatron.core.distributed import DistributedDataParallel
+        from megatron.core.transformer.module import Float16Module
+
+        model = self.model
+        while isinstance(model, (DistributedDataParallel, Float16Module)):
+            model = model.module
+        return model
+
     # --- log-probs ---------------------------------------------------------------------------------
 
     @torch.no_grad()
@@ -110,7 +92,9 @@ class MegatronActor(Configurable):
 
         def loss(batch_rows: list[int]):
             def fn(output: torch.Tensor, non_loss_data: bool = True) -> torch.Tensor:
-                logprobs, _ = self._token_logprobs(output, sequences.targets[batch_rows], temperature, False)
+                logprobs, _ = self._token_logprobs(
+                    output[: len(batch_rows)], sequences.targets[batch_rows], temperature, False
+                )  # rows beyond are the padding of a short last micro-batch
                 results.append(logprobs.float())
                 return logprobs
 
@@ -118,7 +102,7 @@ class MegatronActor(Configurable):
 
         self._run(sequences, rows, loss, forward_only=True)
         if self.groups.is_last_stage:
-            for batch_rows, values in zip(_chunks(rows, self.config.micro_batch_size), results, strict=True):
+            for batch_rows, values in zip(_chunks(rows, self._micro_size(len(rows))), results, strict=True):
                 out[batch_rows] = values[: len(batch_rows)]
         return self._share(out, sequences.num_rows)
 
@@ -135,13 +119,15 @@ class MegatronActor(Configurable):
 
     def train_step(self, sequences: SequenceBatch, batch: TrainBatch, temperature: float = 1.0) -> dict[str, float]:
         """One optimizer update on ``batch`` (rows = ``batch.sample_ids`` of ``sequences``); returns metrics."""
+        if self.optimizer is None:
+            raise RuntimeError("this MegatronActor was built with trainable=False (a frozen reference)")
         self.model.train()
         self.model.zero_grad_buffer()
         self.optimizer.zero_grad()
         normalizer = LossNormalizer.from_mask(batch.response_mask)  # every rank holds the whole batch
         positions = self._my_rows(batch.num_samples)
         metrics: list[dict[str, torch.Tensor]] = []
-        num_micro = len(_chunks(positions, self.config.micro_batch_size))
+        num_micro = len(_chunks(positions, self._micro_size(len(positions))))
         scale = num_micro * self.groups.dp_size
 
         def loss(batch_positions: list[int]):
@@ -149,7 +135,7 @@ class MegatronActor(Configurable):
             rows = micro.sample_ids.tolist()
 
             def fn(output: torch.Tensor):
-                logprobs, entropy = self._token_logprobs(output, sequences.targets[rows], temperature, True)
+                logprobs, entropy = self._token_logprobs(output[: len(rows)], sequences.targets[rows], temperature, True)
                 value, step_metrics = policy_objective(
                     logprobs[: len(rows)], micro, self.algorithm, normalizer=normalizer, entropy=entropy[: len(rows)]
                 )
@@ -189,7 +175,7 @@ class MegatronActor(Configurable):
         """Micro-batches of ``positions`` (rows, or positions in ``batch``) through the pipeline schedule."""
         from megatron.core.pipeline_parallel import get_forward_backward_func
 
-        size = self.config.micro_batch_size
+        size = self._micro_size(len(positions))
         chunks = _chunks(positions, size)
         to_rows = (lambda c: batch.sample_ids[c].tolist()) if batch is not None else (lambda c: c)
         inputs = [_padded_inputs(sequences, to_rows(c), size) for c in chunks]
@@ -208,6 +194,10 @@ class MegatronActor(Configurable):
             forward_only=forward_only,
             collect_non_loss_data=forward_only,
         )
+
+    def _micro_size(self, num_rows: int) -> int:
+        """Rows per micro-batch: the configured size, or fewer when this rank has fewer rows (no padding waste)."""
+        return max(1, min(self.config.micro_batch_size, num_rows))
 
     def _my_rows(self, num_rows: int) -> list[int]:
         """This DP replica's share of ``range(num_rows)`` (strided, so replicas get balanced lengths)."""
@@ -237,6 +227,13 @@ def _dtype(name: str) -> torch.dtype:
     if name == "auto":
         return torch.bfloat16 if torch.cuda.is_available() else torch.float32
     return {"fp32": torch.float32, "bf16": torch.bfloat16}[name]
+
+
+def _frozen(model: torch.nn.Module, dtype: torch.dtype) -> torch.nn.Module:
+    from megatron.core.transformer.module import Float16Module
+
+    model.requires_grad_(False)
+    return model if dtype == torch.float32 else Float16Module(model.config, model)
 
 
 def _wrap(model: torch.nn.Module, config: MegatronActor.Config, groups: ParallelGroups, dtype: torch.dtype):

@@ -99,5 +99,7 @@ def _load(model: Any, ckpt: Path) -> None:
     """Fill ``model`` (this rank's chunk) from the dist-checkpoint; Megatron reshards to this TP/PP."""
     from megatron.core import dist_checkpointing
 
-    state = dist_checkpointing.load(model.sharded_state_dict(), str(ckpt))
-    model.load_state_dict(state, strict=True)
+    request = model.sharded_state_dict()
+    state = dist_checkpointing.load(request, str(ckpt))
+    # NOTE: a training checkpoint (``checkpoint/``) also holds the optimizer, whose non-tensor part comes back too.
+    model.load_state_dict({key: value for key, value in state.items() if key in request}, strict=True)

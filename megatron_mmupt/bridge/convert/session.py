@@ -80,11 +80,12 @@ def parallel_session(parallel: ParallelConfig) -> Iterator[ParallelGroups]:
             dist.destroy_process_group()
 
 
-def call_collectively(fn: Callable[[], T]) -> T:
+def call_collectively(fn: Callable[[], T], what: str = "conversion") -> T:
     """Run ``fn`` on every rank; if it raises on any rank, raise on every rank instead of leaving peers waiting.
 
     The failing rank re-raises its own exception (its type is kept: ``InputError`` stays a one-line CLI error);
-    the others raise ``RuntimeError`` naming the failed ranks. ``fn`` must not itself hang on a failed peer.
+    the others raise ``RuntimeError`` naming ``what`` and the failed ranks. ``fn`` must not itself hang on a
+    failed peer.
     """
     result, error = None, None
     try:
@@ -97,5 +98,5 @@ def call_collectively(fn: Callable[[], T]) -> T:
         raise error
     failed = [f"rank {rank}: {message}" for rank, message in enumerate(messages) if message is not None]
     if failed:
-        raise RuntimeError("conversion failed on another rank: " + "; ".join(failed))
+        raise RuntimeError(f"{what} failed on another rank: " + "; ".join(failed))
     return result

@@ -1,0 +1,90 @@
+"""The actor's resumable state in Megatron-Core terms: model + optimizer as a dist-checkpoint, the RNG tracker.
+
+``checkpoint/`` calls these; this file is where its saves and loads enter Megatron. The dist-checkpoint holds
+``{"model": <Qwen2_5_VLModel.sharded_state_dict()>, "optimizer": <optimizer.sharded_state_dict(model)>}`` (the
+Megatron-LM layout); tensors are stored under their global sharded keys, so a checkpoint saved at one TP/PP
+loads at another (Megatron reshards). The optimizer metadata asks for the ``dp_reshardable`` format of the
+distributed optimizer: the older default (``fully_sharded_model_space``) fails on ``flattened_range`` tensors.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from megatron_mmupt.actor.megatron.actor import MegatronActor
+from megatron_mmupt.bridge.convert.metadata import CheckpointMetadata, dtype_name
+from megatron_mmupt.utils.errors import InputError
+
+OPTIMIZER_METADATA = {"distrib_optim_sharding_type": "dp_reshardable"}
+
+
+def save_actor_state(actor: MegatronActor, folder: Path) -> None:
+    """Collective over every rank: write the model and optimizer shards into ``folder`` (existing, empty)."""
+    from megatron.core import dist_checkpointing
+
+    dist_checkpointing.save(_sharded_state(actor, loading=False, with_optimizer=True), str(folder))
+
+
+def load_actor_state(actor: MegatronActor, folder: Path, *, with_optimizer: bool = True) -> None:
+    """Collective: fill the model (and the optimizer) from ``folder``, resharding to this layout.
+
+    Tensors the model or optimizer has and the checkpoint lacks, or with another shape, raise ``InputError``
+    naming the folder. The optimizer load runs under ``torch.no_grad()``: with fp32 parameters it copies into
+    views of leaves that require grad.
+    """
+    from megatron.core import dist_checkpointing
+    from megatron.core.dist_checkpointing.core import CheckpointingException
+    from megatron.core.dist_checkpointing.validation import StrictHandling
+
+    request = _sharded_state(actor, loading=True, with_optimizer=with_optimizer)
+    try:
+        state = dist_checkpointing.load(request, str(folder), strict=StrictHandling.RAISE_UNEXPECTED)
+    except CheckpointingException as e:
+        raise InputError(
+            f"checkpoint {folder} does not fit this actor ({e}); resume with the model, layer spec and "
+            "optimizer settings it was saved with"
+        ) from e
+    actor.unwrapped.load_state_dict(state["model"], strict=True)
+    if with_optimizer:
+        with torch.no_grad():
+            actor.optimizer.load_state_dict(state["optimizer"])
+
+
+def checkpoint_metadata(actor: MegatronActor) -> CheckpointMetadata:
+    """The bridge's record of the saved model: with it, ``convert mcore-to-hf`` reads a training checkpoint."""
+    parallel = actor.config.parallel
+    return CheckpointMetadata(
+        hf_config=json.loads((Path(actor.config.model) / "config.json").read_text()),
+        padded_vocab_size=parallel.padded_vocab_size(actor.hf_vocab),
+        spec=actor.spec,
+        tensor_degree=actor.groups.tp_size,
+        pipeline_degree=actor.groups.pp_size,
+        dtype=dtype_name(actor.dtype),
+    )
+
+
+def rng_tracker_states() -> dict[str, torch.Tensor]:
+    """Megatron's model-parallel RNG streams (dropout inside TP regions); they differ between TP ranks."""
+    from megatron.core.tensor_parallel.random import get_cuda_rng_tracker
+
+    return {name: state.clone() for name, state in get_cuda_rng_tracker().get_states().items()}
+
+
+def set_rng_tracker_states(states: dict[str, torch.Tensor]) -> None:
+    from megatron.core.tensor_parallel.random import get_cuda_rng_tracker
+
+    get_cuda_rng_tracker().set_states(dict(states))
+
+
+def _sharded_state(actor: MegatronActor, *, loading: bool, with_optimizer: bool) -> dict[str, Any]:
+    if with_optimizer and actor.optimizer is None:
+        raise ValueError("this actor has no optimizer (trainable=False); it has no training state to save or load")
+    model = actor.unwrapped.sharded_state_dict()
+    if not with_optimizer:
+        return {"model": model}
+    optimizer = actor.optimizer.sharded_state_dict(model, is_loading=loading, metadata=OPTIMIZER_METADATA)
+    return {"model": model, "optimizer": optimizer}

@@ -1,0 +1,82 @@
+"""The main job's before/after table (markdown) and chart (PNG) from its ``summary.json`` dict."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from megatron_mmupt.utils.atomic import atomic_writer
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.1f}"
+
+
+def _delta(value: float) -> str:
+    return f"{100 * value:+.1f}"
+
+
+def format_summary(summary: dict) -> str:
+    """Held-out pass@1 / maj@n in percent: the base model, every run, the mean of each mode, and time per stage."""
+    before = summary["before"]
+    maj = next(k for k in before if k.startswith("maj_at_"))
+    n = maj.removeprefix("maj_at_")
+    lines = [
+        f"Held-out accuracy on {summary['questions']} demo questions, {summary['samples_per_question']} samples "
+        f"each at T={summary['temperature']}, after {summary['steps']} steps (percent):",
+        "",
+        f"| run | seed | pass@1 | gain | maj@{n} | gain |",
+        "|---|---|---|---|---|---|",
+        f"| base model | - | {_pct(before['pass_at_1'])} | | {_pct(before[maj])} | |",
+    ]
+    for run in summary["runs"]:
+        after = run["after"]
+        lines.append(
+            f"| {run['mode']} | {run['seed']} | {_pct(after['pass_at_1'])} | "
+            f"{_delta(after['pass_at_1'] - before['pass_at_1'])} | {_pct(after[maj])} | "
+            f"{_delta(after[maj] - before[maj])} |"
+        )
+    for mode, mean in summary["mean_after"].items():
+        if mean:
+            lines.append(
+                f"| **{mode} (mean)** | | **{_pct(mean['pass_at_1'])}** | **{_delta(mean['gain_pass_at_1'])}** | "
+                f"**{_pct(mean[maj])}** | **{_delta(mean['gain_' + maj])}** |"
+            )
+    lines += ["", "Seconds per stage, summed over each run's steps:", "", *_time_table(summary["runs"])]
+    return "\n".join(lines)
+
+
+def _time_table(runs: list[dict]) -> list[str]:
+    stages = [s for s in runs[0]["time"] if "/" not in s and s != "other"] if runs else []
+    rows = [f"| run | {' | '.join(stages)} |", "|---|" + "---|" * len(stages)]
+    for run in runs:
+        cells = " | ".join(f"{run['time'].get(s, 0.0):.1f}" for s in stages)
+        rows.append(f"| {run['mode']} seed {run['seed']} | {cells} |")
+    return rows
+
+
+def plot_summary(summary: dict, out: Path) -> Path:
+    """Bars of held-out pass@1 and maj@n: base model, then each mode's runs (one bar per seed, mean marked)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    before = summary["before"]
+    maj = next(k for k in before if k.startswith("maj_at_"))
+    figure = Figure(figsize=(10, 4.5), dpi=100)
+    FigureCanvasAgg(figure)
+    for index, (key, title) in enumerate((("pass_at_1", "held-out pass@1"), (maj, f"held-out {maj}"))):
+        axes = figure.add_subplot(1, 2, index + 1)
+        labels, values = ["base"], [before[key]]
+        for run in summary["runs"]:
+            labels.append(f"{run['mode']}\nseed {run['seed']}")
+            values.append(run["after"][key])
+        colors = ["#888888"] + ["#1f77b4" if r["mode"] == "label-free" else "#ff7f0e" for r in summary["runs"]]
+        axes.bar(range(len(values)), values, color=colors)
+        axes.axhline(before[key], color="#444444", linestyle="--", linewidth=1)
+        axes.set_xticks(range(len(labels)), labels, fontsize=7)
+        axes.set_title(title)
+        axes.set_ylim(0, min(1.0, max(values) * 1.25 + 0.02))
+    figure.suptitle("MM-UPT demo: label-free (vote reward) vs supervised reward")
+    figure.tight_layout()
+    with atomic_writer(out, "wb", encoding=None) as f:
+        figure.savefig(f, format="png")
+    return out

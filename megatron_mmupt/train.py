@@ -1,0 +1,112 @@
+"""The MM-UPT training loop: prompts -> rollout -> vote reward -> advantages -> actor update -> weight sync.
+
+    megatron-mmupt train --recipe demo trainer.num_steps=40            # or: python -m megatron_mmupt.train
+    megatron-mmupt train --recipe demo --resume                        # continue from the last checkpoint
+
+Ray is the single controller: this process holds the data, the reward stage and the loop; the actor's ranks
+(Megatron-Core, TP x PP x DP) and the rollout engines are Ray actors. Placement, offload and parallel details
+live in those components. Labels never reach the reward (unless ``reward.mode=supervised``): they are read by
+the held-out evaluation and the reward's diagnostics only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+
+import torch
+
+from megatron_mmupt.actor.experience import collect_experience
+from megatron_mmupt.actor.group import ActorGroup
+from megatron_mmupt.config.run_config import RunConfig
+from megatron_mmupt.evaluation.heldout import HeldOutEval
+from megatron_mmupt.observability.throughput import throughput_metrics
+from megatron_mmupt.observability.timer import StageTimer
+from megatron_mmupt.parallel.cluster import ray_session
+from megatron_mmupt.rollout.engine import RolloutEngine
+from megatron_mmupt.rollout.ray_local import launch_rollout
+from megatron_mmupt.trainer import step as rl
+from megatron_mmupt.trainer.checkpoints import RunCheckpoints
+from megatron_mmupt.trainer.checks import check_run_inputs
+from megatron_mmupt.trainer.rollout_metrics import rollout_metrics
+from megatron_mmupt.trainer.run_dir import prepare_run_dir
+
+
+def train(config: RunConfig, *, resume: bool = False) -> dict[str, float]:
+    """Run ``config`` to ``trainer.num_steps``; returns the last step's metrics (held-out ones included)."""
+    config.validate()
+    check_run_inputs(config)  # bad configs fail here, before Ray, models or data are touched
+    run_dir = prepare_run_dir(config, resume=resume)
+    cpus = config.trainer.world_size * config.cluster.cpus_per_worker
+    with ray_session(config.cluster, num_cpus=cpus + config.rollout.num_engines * config.rollout.cpus_per_engine), \
+            contextlib.ExitStack() as cleanup:  # fmt: skip
+        prompts, reward = config.data.build(), config.reward.build()
+        cleanup.callback(reward.close)
+        actor = ActorGroup.launch(
+            config.actor, config.algorithm, config.cluster, world_size=config.trainer.world_size, seed=config.seed
+        )
+        cleanup.callback(actor.shutdown)
+        rollout = launch_rollout(config.rollout, model_path=config.actor.model, seed=config.seed)
+        cleanup.callback(rollout.shutdown)
+        heldout = HeldOutEval(config.eval, data=config.data, rollout_sampling=config.rollout.sampling)
+        cleanup.callback(heldout.close)
+        checkpoints = RunCheckpoints(config, run_dir)
+        start = checkpoints.restore(actor, prompts) if resume else 0
+        logger = config.logging.build(
+            run_dir=run_dir, total_steps=config.trainer.num_steps, resume_step=start, run_config=config.to_dict()
+        )
+        cleanup.enter_context(logger)  # a failing run is marked failed (wandb)
+        if start:
+            sync_weights(actor, rollout, config, version=start)  # engines start from the base model
+        elif heldout.enabled and config.eval.before:
+            logger.log(0, heldout.run(rollout))
+        last: dict[str, float] = {}
+        timer, colocated = StageTimer(), config.cluster.colocate and torch.cuda.is_available()
+        for step in range(start + 1, config.trainer.num_steps + 1):
+            with timer.stage("data"):
+                batch = prompts.next_batch()
+            if batch is None:  # data.num_epochs exhausted
+                break
+            with timer.stage("rollout"):
+                groups = rollout.generate(batch, config.rollout.sampling)
+                if colocated:  # the engines' GPU memory goes to training until the next sync
+                    rollout.release_memory_occupation()
+            with timer.stage("reward"):
+                rewards = reward.score_groups(groups)
+                experience = collect_experience(batch, groups, rewards, pad_token_id=prompts.processors.pad_token_id)
+            with timer.stage("logprobs"):
+                train_batch, batch_metrics = rl.prepare(actor, experience, config)
+            with timer.stage("update"):
+                actor_metrics = rl.update(actor, experience, train_batch, config)
+            with timer.stage("sync"):
+                if colocated:
+                    rollout.resume_memory_occupation()
+                sync_weights(actor, rollout, config, version=step)
+            last = rewards.metrics() | batch_metrics | actor_metrics | rollout_metrics(groups)
+            if heldout.due(step, config.trainer.num_steps):
+                with timer.stage("eval"):
+                    last |= heldout.run(rollout)
+            with timer.stage("checkpoint"):
+                checkpoints.maybe_save(step, actor, prompts)
+            times = timer.pop()
+            last |= times | throughput_metrics(
+                num_tokens=experience.num_tokens, step_seconds=times["time/step"],
+                num_response_tokens=experience.num_response_tokens, rollout_seconds=times["time/rollout"],
+            )  # fmt: skip
+            logger.log(step, last)
+        return last
+
+
+def sync_weights(actor: ActorGroup, rollout: RolloutEngine, config: RunConfig, *, version: int) -> None:
+    """The actor's weights, exported by the bridge in HF naming, into every rollout engine."""
+    rollout.update_weights(actor.weight_buckets(config.rollout.weight_bucket_bytes), version=version)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from megatron_mmupt.cli import main as cli_main
+
+    return cli_main(["train", *(sys.argv[1:] if argv is None else argv)])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
