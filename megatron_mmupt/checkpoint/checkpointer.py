@@ -40,21 +40,19 @@ from megatron_mmupt.checkpoint.compat import check_same_model
 from megatron_mmupt.checkpoint.layout import (
     TRAINER_STATE_FILE,
     Manifest,
-    is_complete,
     rng_file,
     step_name,
     temporary_name,
 )
-from megatron_mmupt.checkpoint.pointer import find_latest
+from megatron_mmupt.checkpoint.pointer import resolve_checkpoint
 from megatron_mmupt.checkpoint.retention import prune, remove_temporaries
 from megatron_mmupt.checkpoint.rng import capture_rng_state, restore_rng_state
 from megatron_mmupt.checkpoint.state_file import check_plain, read_state_file, write_state_file
 from megatron_mmupt.utils.atomic import fsync_dir
-from megatron_mmupt.utils.errors import InputError
 
 
 def save_checkpoint(
-    directory: Path, step: int, actor: MegatronActor, trainer_state: dict[str, Any], *, keep_last: int
+    directory: str | Path, step: int, actor: MegatronActor, trainer_state: dict[str, Any], *, keep_last: int
 ) -> Path:
     """Save ``step`` into ``directory/step_00000N`` and point ``directory/latest`` at it; return the folder.
 
@@ -63,6 +61,8 @@ def save_checkpoint(
     ``step``, if given, must equal ``step``. Each rank's RNG states are captured here.
     """
     check_plain(trainer_state)
+    if actor.optimizer is None:
+        raise ValueError("this actor has no optimizer (trainable=False): save the policy, not a frozen copy")
     if trainer_state.get("step", step) != step:
         raise ValueError(f"trainer_state['step']={trainer_state['step']} but the checkpoint is for step {step}")
     if keep_last < 1:
@@ -88,15 +88,14 @@ def save_checkpoint(
     return final
 
 
-def load_checkpoint(path: Path, actor: MegatronActor, *, with_optimizer: bool = True) -> dict[str, Any]:
+def load_checkpoint(path: str | Path, actor: MegatronActor, *, with_optimizer: bool = True) -> dict[str, Any]:
     """Restore ``actor`` (model, optimizer) and this rank's RNG states; return the trainer state (with ``step``).
 
-    ``path``: a checkpoint folder, or a checkpoint directory (its ``latest``). The model may have been saved
-    at another TP/PP layout (Megatron reshards); the RNG states are restored only at the layout they were
-    saved at. ``with_optimizer=False`` loads the weights only.
+    ``path``: a checkpoint folder, or a checkpoint directory (its ``latest``). The model and optimizer may have
+    been saved at another TP/PP layout (Megatron reshards). ``with_optimizer=False`` loads the weights only.
     """
     rank = dist.get_rank()
-    resolved = [call_collectively(lambda: _resolve(Path(path)) if rank == 0 else None, "checkpoint load")]
+    resolved = [call_collectively(lambda: resolve_checkpoint(path) if rank == 0 else None, "checkpoint load")]
     dist.broadcast_object_list(resolved, src=0)  # rank 0 reads `latest` once: every rank loads the same folder
     folder = resolved[0]
     metadata = CheckpointMetadata.read(folder)
@@ -105,33 +104,27 @@ def load_checkpoint(path: Path, actor: MegatronActor, *, with_optimizer: bool = 
         saved_spec=metadata.spec, current_spec=actor.spec, model=actor.config.model,
     )  # fmt: skip
     load_actor_state(actor, folder, with_optimizer=with_optimizer)
-    manifest = Manifest.read(folder)
-    if manifest is not None and manifest.world_size == dist.get_world_size():
-        rng = read_state_file(folder / rng_file(rank))
-        restore_rng_state(rng["process"])
-        set_rng_tracker_states(rng["megatron"])
-    elif rank == 0:
-        warnings.warn(
-            f"{folder} was saved by {manifest.world_size if manifest else '?'} ranks, this run has "
-            f"{dist.get_world_size()}: RNG states are not restored (sampling will differ from an uninterrupted run)",
-            stacklevel=2,
-        )
+    _restore_rng(folder, Manifest.read(folder), actor)
     return read_state_file(folder / TRAINER_STATE_FILE)
 
 
-def _resolve(path: Path) -> Path:
-    """A complete checkpoint folder from ``path`` (a folder, or a directory with checkpoints)."""
-    if is_complete(path):
-        return path
-    latest = find_latest(path)
-    if latest is not None:
-        return latest
-    if not path.exists():
-        raise InputError(f"cannot resume: {path} does not exist; check checkpoint.directory, or start without resume")
-    raise InputError(
-        f"cannot resume: {path} holds no complete checkpoint (no step_N folder with a checkpoint.json); "
-        "point checkpoint.directory at a run's checkpoints, or start without resume"
-    )
+def _restore_rng(folder: Path, manifest: Manifest, actor: MegatronActor) -> None:
+    """Rank r gets rank r's generators when the number of ranks is unchanged; Megatron's model-parallel
+    streams (seeded per TP rank) only when the layout is unchanged too. Otherwise the draws of the resumed run
+    differ from an uninterrupted run's (warned once)."""
+    rank, groups = dist.get_rank(), actor.groups
+    if manifest.world_size != dist.get_world_size():
+        if rank == 0:
+            warnings.warn(
+                f"{folder} was saved by {manifest.world_size} ranks, this run has {dist.get_world_size()}: "
+                "RNG states are not restored (random draws will differ from an uninterrupted run)",
+                stacklevel=3,
+            )
+        return
+    states = read_state_file(folder / rng_file(rank))
+    restore_rng_state(states["process"])
+    if (manifest.tensor_degree, manifest.pipeline_degree) == (groups.tp_size, groups.pp_size):
+        set_rng_tracker_states(states["megatron"])
 
 
 def _rng_states() -> dict[str, Any]:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from megatron_mmupt.checkpoint.layout import complete_checkpoints, is_complete
 from megatron_mmupt.utils.atomic import atomic_write_text
+from megatron_mmupt.utils.errors import InputError
 
 LATEST_FILE = "latest"
 
@@ -54,3 +55,22 @@ def find_latest(directory: str | Path) -> Path | None:
             stacklevel=2,
         )
     return newest
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """The complete checkpoint ``path`` names: a checkpoint folder, or a directory's ``find_latest``.
+
+    ``InputError`` naming ``path`` and the fix when there is none (resume was asked for, nothing to resume).
+    """
+    path = Path(path)
+    if is_complete(path):
+        return path
+    latest = find_latest(path)
+    if latest is not None:
+        return latest
+    if not path.exists():
+        raise InputError(f"cannot resume: {path} does not exist; check checkpoint.directory, or start without resume")
+    raise InputError(
+        f"cannot resume: {path} holds no complete checkpoint (no step_N folder with a checkpoint.json); "
+        "point checkpoint.directory at a run's checkpoints, or start without resume"
+    )

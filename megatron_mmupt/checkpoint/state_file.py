@@ -9,7 +9,7 @@ where it sits, so a run cannot write a checkpoint it will fail to resume from.
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -17,35 +17,43 @@ import torch
 
 from megatron_mmupt.utils.atomic import atomic_writer
 
-_LEAVES = (str, int, float, bool, type(None), torch.Tensor)
+_SCALARS = (str, int, float, bool, type(None))
+_MAPPINGS = (dict, OrderedDict)
+_SEQUENCES = (list, tuple)
 
 
 def check_plain(value: Any, where: str = "trainer_state") -> None:
-    """Raise ``TypeError`` unless ``value`` is made of dicts (str/int keys), lists, tuples, scalars and tensors."""
-    if isinstance(value, _LEAVES):
+    """Raise ``TypeError`` unless ``value`` is made of dicts (str/int keys), lists, tuples, scalars and tensors.
+
+    Exact types: subclasses (``defaultdict``, ``StrEnum`` members, ``numpy.float64``) pickle as their class,
+    which ``weights_only`` loading refuses.
+    """
+    kind = type(value)
+    if kind in _SCALARS or isinstance(value, torch.Tensor):
         return
-    if isinstance(value, Mapping):
-        if not isinstance(value, dict):
-            raise TypeError(f"{where} is a {type(value).__name__}; store a plain dict")
+    if kind in _MAPPINGS:
         for key, item in value.items():
-            if not isinstance(key, str | int):
+            if type(key) not in (str, int):
                 raise TypeError(f"{where} has a key of type {type(key).__name__}; keys must be str or int")
             check_plain(item, f"{where}[{key!r}]")
         return
-    if isinstance(value, list | tuple):
+    if kind in _SEQUENCES:
         for i, item in enumerate(value):
             check_plain(item, f"{where}[{i}]")
         return
     raise TypeError(
-        f"{where} is a {type(value).__name__}, which a checkpoint cannot store safely; "
-        "convert it to plain dicts, lists, numbers, strings or tensors (e.g. ndarray -> torch.from_numpy)"
+        f"{where} is a {kind.__name__}, which a checkpoint cannot store safely; convert it to plain dicts, "
+        "lists, numbers, strings or tensors (e.g. dict(defaultdict), float(numpy_scalar), torch.from_numpy(array))"
     )
 
 
 def write_state_file(path: str | Path, state: dict[str, Any]) -> None:
+    """Write ``state`` (checked, and verified to load back) atomically to ``path``."""
     check_plain(state)
     buffer = io.BytesIO()
     torch.save(state, buffer)
+    buffer.seek(0)
+    torch.load(buffer, weights_only=True)  # what ``check_plain`` does not foresee fails here, not at resume
     with atomic_writer(path, "wb") as f:
         f.write(buffer.getvalue())
 

@@ -20,6 +20,8 @@ from megatron_mmupt.bridge.convert.metadata import CheckpointMetadata, dtype_nam
 from megatron_mmupt.utils.errors import InputError
 
 OPTIMIZER_METADATA = {"distrib_optim_sharding_type": "dp_reshardable"}
+OPTIMIZER_PREFIX = "optimizer."
+"""Sharded keys of the optimizer's state (``optimizer.state.exp_avg.<parameter key>``)."""
 
 
 def save_actor_state(actor: MegatronActor, folder: Path) -> None:
@@ -32,22 +34,26 @@ def save_actor_state(actor: MegatronActor, folder: Path) -> None:
 def load_actor_state(actor: MegatronActor, folder: Path, *, with_optimizer: bool = True) -> None:
     """Collective: fill the model (and the optimizer) from ``folder``, resharding to this layout.
 
-    Tensors the model or optimizer has and the checkpoint lacks, or with another shape, raise ``InputError``
-    naming the folder. The optimizer load runs under ``torch.no_grad()``: with fp32 parameters it copies into
-    views of leaves that require grad.
+    Tensors only one side has (the checkpoint, or this actor's model / optimizer), and tensors of another shape,
+    raise ``InputError`` naming the folder, on every rank alike: nothing is changed before the check passed.
+    The optimizer load runs under ``torch.no_grad()``: with fp32 parameters it copies into views of leaves that
+    require grad.
     """
     from megatron.core import dist_checkpointing
     from megatron.core.dist_checkpointing.core import CheckpointingException
     from megatron.core.dist_checkpointing.validation import StrictHandling
 
     request = _sharded_state(actor, loading=True, with_optimizer=with_optimizer)
+    fix = "resume with the model, layer spec and optimizer settings it was saved with"
     try:
-        state = dist_checkpointing.load(request, str(folder), strict=StrictHandling.RAISE_UNEXPECTED)
+        # NOTE: RETURN_ALL, not RAISE_*: Megatron raises per rank, and a rank without a mismatch would then wait
+        # in the load's collectives for peers that have given up. The mismatches are gathered and judged below.
+        state, missing, unexpected = dist_checkpointing.load(request, str(folder), strict=StrictHandling.RETURN_ALL)
     except CheckpointingException as e:
-        raise InputError(
-            f"checkpoint {folder} does not fit this actor ({e}); resume with the model, layer spec and "
-            "optimizer settings it was saved with"
-        ) from e
+        raise InputError(f"checkpoint {folder} does not fit this actor ({e}); {fix}") from e
+    if not with_optimizer:
+        missing = {key for key in missing if not key.startswith(OPTIMIZER_PREFIX)}
+    _raise_on_mismatch(folder, missing, unexpected, fix)
     actor.unwrapped.load_state_dict(state["model"], strict=True)
     if with_optimizer:
         with torch.no_grad():
@@ -88,3 +94,22 @@ def _sharded_state(actor: MegatronActor, *, loading: bool, with_optimizer: bool)
         return {"model": model}
     optimizer = actor.optimizer.sharded_state_dict(model, is_loading=loading, metadata=OPTIMIZER_METADATA)
     return {"model": model, "optimizer": optimizer}
+
+
+def _raise_on_mismatch(folder: Path, missing: set[str], unexpected: set[str], fix: str) -> None:
+    """``InputError`` on every rank if any rank found keys the checkpoint lacks, or the checkpoint has extra."""
+    import torch.distributed as dist
+
+    gathered: list[set[str] | None] = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, unexpected)
+    lacking = sorted(set().union(*gathered))
+    if not lacking and not missing:
+        return
+    problems = [f"it lacks {_some(lacking)}"] if lacking else []
+    problems += [f"it has {_some(sorted(missing))}, which this actor does not"] if missing else []
+    raise InputError(f"checkpoint {folder} does not fit this actor: {'; '.join(problems)}; {fix}")
+
+
+def _some(keys: list[str]) -> str:
+    shown = ", ".join(keys[:3])
+    return f"{shown} and {len(keys) - 3} more" if len(keys) > 3 else shown
