@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo score-sample test lint bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,12 +14,18 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-# Main job: score the shipped sample of model responses with the MM-UPT vote reward, then with the
-# reference implementation's exact reward, and print both tables.
+# Main job: the demo model before and after label-free training (vote reward, no labels), beside the
+# supervised-reward baseline, over several seeds; writes runs/demo/summary.{json,md,png}. SEEDS=1,2 to shorten.
+SEEDS ?= 1,2,3
 demo: $(STAMP)
-	$(BIN)/megatron-mmupt score --input examples/data/sample_responses.jsonl --output runs/demo/scored.jsonl
+	$(BIN)/megatron-mmupt demo --seeds $(SEEDS) --out runs/demo
+
+# The reward stage alone: score the shipped sample of model responses with the MM-UPT vote reward and with
+# the reference implementation's exact reward.
+score-sample: $(STAMP)
+	$(BIN)/megatron-mmupt score --input examples/data/sample_responses.jsonl --output runs/score/scored.jsonl
 	@echo
-	$(BIN)/megatron-mmupt score --input examples/data/sample_responses.jsonl --output runs/demo/scored_reference.jsonl --mode reference
+	$(BIN)/megatron-mmupt score --input examples/data/sample_responses.jsonl --output runs/score/scored_reference.jsonl --mode reference
 
 test: $(STAMP)
 	$(BIN)/ruff check megatron_mmupt tests tools

@@ -34,6 +34,8 @@ class SequenceBatch:
         response_mask: ``(N, L - 1)`` bool: column ``t`` predicts a response token.
         prompt_lengths, response_lengths: ``(N,)`` long.
         images_per_row, patches_per_row: how ``image_grid_thw`` and ``pixel_values`` split into rows.
+        image_keys: rows with the same key have the same images (the samples of one prompt): a micro-batch
+            encodes each distinct image once and the model reuses its features (``image_index``).
     """
 
     input_ids: torch.Tensor
@@ -45,6 +47,7 @@ class SequenceBatch:
     response_lengths: torch.Tensor
     images_per_row: tuple[int, ...]
     patches_per_row: tuple[int, ...]
+    image_keys: tuple[str, ...] = ()
 
     @property
     def num_rows(self) -> int:
@@ -55,16 +58,42 @@ class SequenceBatch:
         """``(N, L - 1)``: the token each logit column predicts."""
         return self.input_ids[:, 1:]
 
-    def model_inputs(self, rows: list[int]) -> dict[str, torch.Tensor | None]:
-        """The model's keyword arguments for the given rows, their images selected to match."""
-        image_rows = _spans(rows, self.images_per_row)
-        patch_rows = _spans(rows, self.patches_per_row)
+    def model_inputs(self, rows: list[int], *, share_images: bool = False) -> dict[str, torch.Tensor | None]:
+        """The model's keyword arguments for the given rows, their images selected to match.
+
+        ``share_images`` (for models that take ``image_index``, as ``Qwen2_5_VLModel``): images shared by several
+        rows are passed once, and ``image_index`` (one entry per image of ``rows``, in order) says which of the
+        passed images each is; ``None`` when every image is distinct. Otherwise every row brings its own copy.
+        """
+        if not share_images:
+            return self._inputs(rows, rows, None)
+        return self._inputs(rows, *self._distinct_image_rows(rows))
+
+    def _inputs(self, rows: list[int], unique_rows: list[int], image_index: torch.Tensor | None) -> dict:
+        image_rows = _spans(unique_rows, self.images_per_row)
+        patch_rows = _spans(unique_rows, self.patches_per_row)
         return {
             "input_ids": self.input_ids[rows],
             "position_ids": self.position_ids[:, rows],
             "pixel_values": self.pixel_values[patch_rows] if patch_rows else None,
             "image_grid_thw": self.image_grid_thw[image_rows] if image_rows else None,
-        }
+        } | ({"image_index": image_index} if image_index is not None else {})
+
+    def _distinct_image_rows(self, rows: list[int]) -> tuple[list[int], torch.Tensor | None]:
+        if not self.image_keys:
+            return rows, None
+        first_image: dict[str, int] = {}  # key -> position of its first image among the distinct rows' images
+        unique_rows: list[int] = []
+        index: list[int] = []
+        for row in rows:
+            key, count = self.image_keys[row], self.images_per_row[row]
+            if key not in first_image:
+                first_image[key] = sum(self.images_per_row[r] for r in unique_rows)
+                unique_rows.append(row)
+            index += range(first_image[key], first_image[key] + count)
+        if len(unique_rows) == len(rows):
+            return rows, None
+        return unique_rows, torch.tensor(index, dtype=torch.long)
 
 
 def _spans(rows: list[int], counts: tuple[int, ...]) -> list[int]:
@@ -108,6 +137,7 @@ def build_sequences(
         response_lengths=torch.tensor([len(r) for _, r in rows]),
         images_per_row=tuple(p.num_images for p, _ in rows),
         patches_per_row=tuple(int(p.pixel_values.shape[0]) if p.num_images else 0 for p, _ in rows),
+        image_keys=tuple(p.id for p, _ in rows),
     )
 
 

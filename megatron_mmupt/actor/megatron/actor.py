@@ -207,7 +207,7 @@ class MegatronActor(Configurable):
 def _padded_inputs(sequences: SequenceBatch, rows: list[int], size: int) -> dict[str, Any]:
     # The pipeline needs equal (micro_batch_size, L) micro-batches: repeat the first row; its outputs are cut.
     padded_rows = rows + [rows[0]] * (size - len(rows))
-    return sequences.model_inputs(padded_rows)
+    return sequences.model_inputs(padded_rows, share_images=True)
 
 
 def _chunks(items: list[int], size: int) -> list[list[int]]:

@@ -77,13 +77,16 @@ class Qwen2_5_VLModel(MegatronModule):
         image_grid_thw: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
+        image_index: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Logits ``(B, S, V/tp)`` on the last stage (or per-token losses with ``labels``); hidden states elsewhere.
 
         ``attention_mask``: ``None`` means causal, which is exact for right-padded batches (padding comes after
-        every real token, so no real token attends to it).
+        every real token, so no real token attends to it). ``image_index``: when rows share images, the
+        distinct images are passed once and this names, for each image of the rows in order, which of them it is
+        (``SequenceBatch.model_inputs``); their features are reused, so gradients add up as if encoded apart.
         """
-        decoder_input = self._embed(input_ids, pixel_values, image_grid_thw) if self.pre_process else None
+        decoder_input = self._embed(input_ids, pixel_values, image_grid_thw, image_index) if self.pre_process else None
         return self.language_model(
             input_ids=input_ids,
             position_ids=position_ids,
@@ -93,7 +96,11 @@ class Qwen2_5_VLModel(MegatronModule):
         )
 
     def _embed(
-        self, input_ids: torch.Tensor, pixel_values: torch.Tensor | None, image_grid_thw: torch.Tensor | None
+        self,
+        input_ids: torch.Tensor,
+        pixel_values: torch.Tensor | None,
+        image_grid_thw: torch.Tensor | None,
+        image_index: torch.Tensor | None = None,
     ) -> torch.Tensor:
         embeddings = self.language_model.embedding(input_ids=input_ids, position_ids=None)  # (S, B, H)
         if pixel_values is None or pixel_values.numel() == 0:
@@ -102,6 +109,10 @@ class Qwen2_5_VLModel(MegatronModule):
             raise ValueError("this model has no vision tower, but pixel_values were given")
         features = self.visual(pixel_values.to(self.visual.dtype), grid_thw=image_grid_thw)
         features = getattr(features, "pooler_output", features)  # (num image tokens, H): merged patches
+        if image_index is not None:
+            merge = self.visual.spatial_merge_size**2
+            per_image = features.split((image_grid_thw.prod(dim=-1) // merge).tolist())
+            features = torch.cat([per_image[i] for i in image_index.tolist()])
         mask = (input_ids == self.image_token_id).transpose(0, 1)  # (S, B)
         if int(mask.sum()) != features.shape[0]:
             raise ValueError(
