@@ -43,6 +43,12 @@ class ActorConfig(Configurable.Config):
     """``auto``: bf16 on GPUs, fp32 on CPUs."""
     spec: SpecName = "auto"
     """Layer spec: Transformer Engine where it imports (``auto``), or ``local``."""
+    recompute: Literal["none", "selective", "full"] = "none"
+    """Activation recompute: ``selective`` (attention core), ``full`` (every layer); trades compute for memory."""
+    distributed_optimizer: bool = False
+    """Shard optimizer state and the fp32 master weights over data-parallel ranks (Megatron's ZeRO-1). Trains,
+    but resuming into a fresh distributed optimizer fails in megatron-core 0.16 (its ``state_dict`` needs a
+    step taken), so checkpoints are written with the plain optimizer by default."""
     freeze_vision: bool = False
     """Keep the vision tower fixed (the reference trains it)."""
 
@@ -50,3 +56,4 @@ class ActorConfig(Configurable.Config):
         check_positive("micro_batch_size", self.micro_batch_size)
         check_choice("params_dtype", self.params_dtype, ("auto", "fp32", "bf16"))
         check_choice("spec", self.spec, ("auto", "te", "local"))
+        check_choice("recompute", self.recompute, ("none", "selective", "full"))

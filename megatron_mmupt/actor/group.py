@@ -24,8 +24,8 @@ from megatron_mmupt.parallel.cluster import ClusterConfig
 
 
 class ActorGroup:
-    def __init__(self, workers: list[Any]) -> None:
-        self.workers = workers
+    def __init__(self, workers: list[Any], placement: Any = None) -> None:
+        self.workers, self.placement = workers, placement
 
     @classmethod
     def launch(
@@ -33,15 +33,26 @@ class ActorGroup:
         seed: int,
     ) -> ActorGroup:  # fmt: skip
         import ray
+        from ray.util.placement_group import placement_group
+        from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
         gpus = cluster.gpus_per_worker()
+        # One bundle per rank, packed: ranks of a node fill its GPUs in order (rank i -> bundle i).
+        bundle = {"CPU": cluster.cpus_per_worker} | ({"GPU": gpus} if gpus else {})
+        placement = placement_group([bundle] * world_size, strategy="PACK")
+        ray.get(placement.ready(), timeout=cluster.startup_timeout_s)
         remote = ray.remote(num_cpus=cluster.cpus_per_worker, num_gpus=gpus)(ActorWorker)
         threads = max(1, round(cluster.cpus_per_worker))
-        workers = [remote.remote(rank, world_size, threads) for rank in range(world_size)]
+        workers = [
+            remote.options(
+                scheduling_strategy=PlacementGroupSchedulingStrategy(placement, placement_group_bundle_index=rank)
+            ).remote(rank, world_size, threads)
+            for rank in range(world_size)
+        ]
         master = ray.get(workers[0].address.remote(), timeout=cluster.startup_timeout_s)
         setups = [w.setup.remote(master, config, algorithm, seed) for w in workers]
         ray.get(setups, timeout=cluster.startup_timeout_s)
-        return cls(workers)
+        return cls(workers, placement)
 
     def _all(self, method: str, *args: Any) -> list[Any]:
         import ray
@@ -72,3 +83,7 @@ class ActorGroup:
 
         for worker in self.workers:
             ray.kill(worker)
+        if self.placement is not None:
+            from ray.util.placement_group import remove_placement_group
+
+            remove_placement_group(self.placement)

@@ -47,7 +47,9 @@ class MegatronActor(Configurable):
         self.hf_config = load_hf_config(config.model)
         self.spec = resolve_spec(config.spec)
         self.dtype = _dtype(config.params_dtype)
-        model = build_model(self.hf_config, config.parallel, groups, params_dtype=self.dtype, spec=self.spec)
+        model = build_model(
+            self.hf_config, config.parallel, groups, params_dtype=self.dtype, spec=self.spec, recompute=config.recompute
+        )
         self.hf_vocab = _text(self.hf_config).vocab_size
         self._load(model)
         if config.freeze_vision and model.visual is not None:
@@ -246,7 +248,10 @@ def _wrap(model: torch.nn.Module, config: MegatronActor.Config, groups: Parallel
     megatron_config = model.config
     if dtype != torch.float32:
         model = Float16Module(megatron_config, model)
-    ddp = DistributedDataParallel(megatron_config, DistributedDataParallelConfig(grad_reduce_in_fp32=True), model)
+    ddp_config = DistributedDataParallelConfig(
+        grad_reduce_in_fp32=True, use_distributed_optimizer=config.distributed_optimizer
+    )
+    ddp = DistributedDataParallel(megatron_config, ddp_config, model)
 
     def finalize(models: list[torch.nn.Module], *args: Any, **kwargs: Any) -> None:
         finalize_model_grads(models, *args, **kwargs)
@@ -258,7 +263,7 @@ def _wrap(model: torch.nn.Module, config: MegatronActor.Config, groups: Parallel
         MegatronOptimizerConfig(
             optimizer="adam", lr=opt.lr, weight_decay=opt.weight_decay, adam_beta1=opt.adam_beta1,
             adam_beta2=opt.adam_beta2, adam_eps=opt.adam_eps, clip_grad=opt.clip_grad,
-            bf16=dtype == torch.bfloat16, params_dtype=dtype,
+            bf16=dtype == torch.bfloat16, params_dtype=dtype, use_distributed_optimizer=config.distributed_optimizer,
         ),
         [ddp],
     )  # fmt: skip

@@ -29,8 +29,14 @@ def rope_settings(text: Any) -> tuple[float, list[int] | None]:
     return float(theta), (list(section) if section else None)
 
 
-def transformer_config(hf_config: Any, parallel: ParallelConfig, *, params_dtype: torch.dtype) -> Any:
-    """The ``TransformerConfig`` of the language model of ``hf_config`` at the given parallel layout."""
+def transformer_config(
+    hf_config: Any, parallel: ParallelConfig, *, params_dtype: torch.dtype, recompute: str = "none"
+) -> Any:
+    """The ``TransformerConfig`` of the language model of ``hf_config`` at the given parallel layout.
+
+    ``recompute``: ``none``, ``selective`` (Megatron recomputes the attention core in backward) or ``full``
+    (every layer's activations, one layer per checkpoint).
+    """
     from megatron.core.transformer.transformer_config import TransformerConfig
 
     text = text_config(hf_config)
@@ -69,7 +75,16 @@ def transformer_config(hf_config: Any, parallel: ParallelConfig, *, params_dtype
         gradient_accumulation_fusion=False,  # needs a CUDA extension
         bias_activation_fusion=False,
         masked_softmax_fusion=False,
+        **_recompute_settings(recompute),
     )
+
+
+def _recompute_settings(recompute: str) -> dict[str, Any]:
+    if recompute == "none":
+        return {}
+    if recompute == "selective":
+        return {"recompute_granularity": "selective"}
+    return {"recompute_granularity": "full", "recompute_method": "uniform", "recompute_num_layers": 1}
 
 
 def _check_supported(text: Any) -> None:

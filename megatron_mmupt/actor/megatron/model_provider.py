@@ -31,12 +31,13 @@ def build_model(
     *,
     params_dtype: torch.dtype = torch.float32,
     spec: SpecName = "auto",
+    recompute: str = "none",
 ) -> Qwen2_5_VLModel:
     """The model chunk of this rank (``init_parallel`` must have run), randomly initialized.
 
     Weights come from the bridge (``bridge.load_hf_weights``) or a dist-checkpoint.
     """
-    config = transformer_config(hf_config, parallel, params_dtype=params_dtype)
+    config = transformer_config(hf_config, parallel, params_dtype=params_dtype, recompute=recompute)
     vocab = parallel.padded_vocab_size(text_config(hf_config).vocab_size)
     return Qwen2_5_VLModel(
         config,
