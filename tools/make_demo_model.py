@@ -7,8 +7,8 @@
    (``models.tiny_qwen2_5_vl``) with the processor's token ids.
 2. SFT on the ``solution`` column (``models.demo_sft.sft``): loss on the response and ``<|im_end|>`` only.
 3. Stage the folder (safetensors, config, processor files), load it in the local rollout engine and
-   evaluate it on the test split: greedy, pass@1 (mean correctness of ``--samples`` samples at
-   ``--temperature``) and maj@k, scored by the reward stage.
+   evaluate it on the test split: greedy, and pass@1 (mean correctness of ``--samples`` samples) and maj@k
+   at each of ``--temperatures``, scored by the reward stage.
 4. Write ``training.json`` (schedule, seed, time, the measured figures) and publish the folder atomically.
 
 The schedule is short on purpose: the base model of the label-free demo should be partly competent, with
@@ -53,7 +53,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--num-train", type=int, default=None, help="use only the first rows of the train split")
     p.add_argument("--num-eval", type=int, default=1000, help="test problems to evaluate (0: no evaluation)")
     p.add_argument("--samples", type=int, default=8, help="samples per test problem (k of maj@k)")
-    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature of the evaluation")
+    p.add_argument("--temperatures", default="1.0,1.4", help="sampling temperatures to evaluate at (comma-separated)")
     p.add_argument("--threads", type=int, default=2)
     return p.parse_args(argv)
 
@@ -81,21 +81,25 @@ def main(argv: list[str] | None = None) -> dict:
     sft_seconds = time.perf_counter() - t0
 
     staging = stage_model_folder(model, args.out, processor_dir)
-    evaluation = None
+    evaluations = []
     if test is not None:
-        t0 = time.perf_counter()
-        eval_config = EvalConfig(samples=args.samples, temperature=args.temperature)
         engine = LocalEngine.Config(model_path=str(staging), device="cpu").build()
-        figures = evaluate(engine, test, eval_config)
+        for index, temperature in enumerate(float(t) for t in args.temperatures.split(",")):
+            t0 = time.perf_counter()
+            # Greedy decoding does not depend on the temperature: measured once.
+            eval_config = EvalConfig(samples=args.samples, temperature=temperature, greedy=index == 0)
+            figures = evaluate(engine, test, eval_config)
+            seconds = time.perf_counter() - t0
+            evaluations.append({"temperature": temperature, "config": eval_config.to_dict(),
+                                "seconds": round(seconds, 1), "figures": figures})  # fmt: skip
+            print(f"\nheld-out, {len(test)} problems, T={temperature} ({seconds:.0f} s):")
+            print(figures_table(figures))
         engine.shutdown()
-        evaluation = {"config": eval_config.to_dict(), "seconds": time.perf_counter() - t0, "figures": figures}
-        print(f"\nheld-out, {len(test)} problems, T={args.temperature} ({evaluation['seconds']:.0f} s):")
-        print(figures_table(figures))
     report = {
         "sft": config.to_dict() | {"num_train": len(train), "seconds": round(sft_seconds, 1),
                                    "final_loss": mean_tail(losses), "threads": args.threads},
         "model": sizes.to_dict() | {"num_params": num_params},
-        "evaluation": evaluation,
+        "evaluations": evaluations,
         "data": {name: _sha256(processor_dir / name) for name in PROCESSOR_FILES if (processor_dir / name).is_file()},
         "command": " ".join(["python", "tools/make_demo_model.py", *(argv if argv is not None else sys.argv[1:])]),
         "versions": {"python": platform.python_version(), "torch": torch.__version__,

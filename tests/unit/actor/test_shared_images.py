@@ -9,7 +9,10 @@ def batch(keys, images_per_row):
     n = len(keys)
     patches = [4 * k for k in images_per_row]
     # rows of one key carry the same pixels (as the samples of one prompt do); every image differs
-    pixels = [10 * (ord(key) - ord("a")) + torch.arange(p, dtype=torch.float32) for key, p in zip(keys, patches)]
+    pixels = [
+        10 * (ord(key) - ord("a")) + torch.arange(p, dtype=torch.float32)
+        for key, p in zip(keys, patches, strict=True)
+    ]
     return SequenceBatch(
         input_ids=torch.zeros(n, 3, dtype=torch.long),
         position_ids=torch.zeros(3, n, 3, dtype=torch.long),

@@ -42,14 +42,15 @@ def test_quick_schedule_writes_a_model_folder_that_loads_and_generates(demo_dir,
     out = tmp_path / "base"
     report = _make_demo_model().main(
         ["--data", str(demo_dir), "--out", str(out), "--steps", "20", "--batch-size", "8", "--num-eval", "4",
-         "--samples", "2", "--threads", "1"]
+         "--samples", "2", "--temperatures", "1.0", "--threads", "1"]
     )  # fmt: skip
     assert sorted(p.name for p in tmp_path.iterdir()) == ["base"]  # published by a rename, no staging left
     training = json.loads((out / "training.json").read_text())
     assert training == json.loads(json.dumps(report))
     assert (training["sft"]["steps"], training["sft"]["seed"], training["sft"]["batch_size"]) == (20, 0, 8)
     assert training["sft"]["seconds"] > 0 and training["sft"]["final_loss"] < 7
-    figures = training["evaluation"]["figures"]["all"]
+    assert [e["temperature"] for e in training["evaluations"]] == [1.0]
+    figures = training["evaluations"][0]["figures"]["all"]
     assert figures["n"] == 4 and 0 <= figures["pass@1"] <= 1 and 0 <= figures["maj@2"] <= 1
     for name in PROCESSOR_FILES:
         assert (out / name).read_bytes() == (demo_dir / "processor" / name).read_bytes()
@@ -66,7 +67,7 @@ def test_sft_is_seeded(demo_dir, tmp_path):
     common = ["--data", str(demo_dir), "--steps", "6", "--batch-size", "8", "--num-eval", "0", "--threads", "1"]
     a = tool.main([*common, "--out", str(tmp_path / "a")])
     b = tool.main([*common, "--out", str(tmp_path / "b")])
-    assert a["evaluation"] is None
+    assert a["evaluations"] == []
     assert a["sft"]["final_loss"] == b["sft"]["final_loss"]
     model_a = Qwen2_5_VLForConditionalGeneration.from_pretrained(tmp_path / "a")
     model_b = Qwen2_5_VLForConditionalGeneration.from_pretrained(tmp_path / "b")
@@ -84,8 +85,9 @@ def test_shipped_base_model_matches_the_demo_processor(tmp_path):
     for name in PROCESSOR_FILES:
         assert (SHIPPED / name).read_bytes() == (tmp_path / "processor" / name).read_bytes(), name
     training = json.loads((SHIPPED / "training.json").read_text())
-    figures = training["evaluation"]["figures"]["all"]
-    # Partly competent, with room for the vote: the majority of 8 beats single samples.
-    assert 0.15 < figures["pass@1"] < 0.7 and figures["maj@8"] > figures["pass@1"]
+    for evaluation in training["evaluations"]:
+        figures = evaluation["figures"]["all"]
+        # Partly competent, with room for the vote: the majority of 8 beats single samples.
+        assert 0.15 < figures["pass@1"] < 0.7 and figures["maj@8"] > figures["pass@1"]
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(SHIPPED)
     assert sum(p.numel() for p in model.parameters()) < 1.5e6
