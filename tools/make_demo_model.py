@@ -1,7 +1,7 @@
 """Make the demo's base model: the tiny Qwen2.5-VL warmed up by SFT on the demo task, as an HF model folder.
 
     megatron-mmupt demo-data --out runs/demo-data
-    python tools/make_demo_model.py --data runs/demo-data --out examples/demo_base_model --steps 1200
+    python tools/make_demo_model.py --data runs/demo-data --out examples/demo_base_model --steps 2400 --threads 1
 
 1. Encode the train split as the data stage does (``models.demo_sft.load_split``) and build the demo model
    (``models.tiny_qwen2_5_vl``) with the processor's token ids.
@@ -46,14 +46,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, required=True, help="folder written by `megatron-mmupt demo-data`")
     p.add_argument("--out", type=Path, default=Path("examples/demo_base_model"), help="model folder to write")
-    p.add_argument("--steps", type=int, default=1200, help="SFT steps (20 for a quick check)")
+    p.add_argument("--steps", type=int, default=2400, help="SFT steps (20 for a quick check)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0, help="initialization and data order")
     p.add_argument("--num-train", type=int, default=None, help="use only the first rows of the train split")
     p.add_argument("--num-eval", type=int, default=1000, help="test problems to evaluate (0: no evaluation)")
     p.add_argument("--samples", type=int, default=8, help="samples per test problem (k of maj@k)")
-    p.add_argument("--temperatures", default="1.0,1.4", help="sampling temperatures to evaluate at (comma-separated)")
+    p.add_argument("--temperatures", default="1.0,1.6", help="sampling temperatures to evaluate at (comma-separated)")
     p.add_argument("--threads", type=int, default=2)
     return p.parse_args(argv)
 
