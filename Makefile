@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo score-sample test lint bench clean
+.PHONY: demo demo-synthesis score-sample test check-scripts lint bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ SEEDS ?= 1,2
 demo: $(STAMP)
 	$(BIN)/megatron-mmupt demo --seeds $(SEEDS) --out runs/demo
 
+# MM-UPT's second result in miniature: the vote reward on questions the model wrote itself (in context and
+# directly) vs on the original questions; writes runs/demo-synthesis/summary.{json,md,png}.
+demo-synthesis: $(STAMP)
+	$(BIN)/megatron-mmupt demo --synthesis --seeds $(SEEDS) --out runs/demo-synthesis
+
 # The reward stage alone: score the shipped sample of model responses with the MM-UPT vote reward and with
 # the reference implementation's exact reward.
 score-sample: $(STAMP)
@@ -27,9 +32,16 @@ score-sample: $(STAMP)
 	@echo
 	$(BIN)/megatron-mmupt score --input examples/data/sample_responses.jsonl --output runs/score/scored_reference.jsonl --mode reference
 
-test: $(STAMP)
+test: $(STAMP) check-scripts
 	$(BIN)/ruff check megatron_mmupt tests tools
 	$(BIN)/python -m pytest -q -n 2 tests
+
+# Static checks of the deployment files: the example scripts (shellcheck, following what they source) and
+# the Dockerfiles (hadolint). Both tools come as pinned wheels in requirements-dev.txt.
+SHELL_SCRIPTS := $(shell find examples .ci -type f \( -name '*.sh' -o -name '*.sbatch' -o -name run \) | sort)
+check-scripts: $(STAMP)
+	$(BIN)/shellcheck --external-sources $(SHELL_SCRIPTS)
+	$(BIN)/hadolint docker/Dockerfile.cpu docker/Dockerfile.gpu
 
 lint: $(STAMP)
 	$(BIN)/ruff check megatron_mmupt tests tools

@@ -2,10 +2,14 @@
 
 The run subcommands (``score``, ``config``, ``train``) take ``--recipe`` and dotted config overrides
 (``reward.mode=vote_share`` or ``--reward.mode=vote_share``). The config is resolved and validated before
-any work starts. ``demo-data`` generates the demo dataset and takes only its four flags. ``serve`` runs the
+any work starts; ``train --dry-run --nodes N --gpus-per-node G`` plans a cluster run instead (layout, memory
+per GPU; no GPU needed). ``demo-data`` generates the demo dataset and takes only its four flags. ``serve`` runs the
 local rollout engine behind SGLang's HTTP API (``--model``, ``--host``, ``--port``, plus overrides of
 ``RolloutServer.Config``). ``convert hf-to-mcore`` / ``convert mcore-to-hf`` convert checkpoints (one process
-or under torchrun). New knobs belong
+or under torchrun). ``synthesize`` has the model write training questions about a seed dataset's images
+(``--method``, ``--model``, ``--data``, ``--out``, plus overrides of ``SynthesisConfig``).
+``eval`` evaluates a model on benchmarks (``--model``, ``--benchmark NAME=PATH``, ``--out``, plus overrides
+of ``EvalConfig``). New knobs belong
 in the typed configs, not in new flags: ``tests/unit/test_cli.py`` freezes this surface.
 """
 
@@ -53,6 +57,15 @@ def build_parser() -> argparse.ArgumentParser:
         "under output_dir. Bad configs and missing files fail before any work starts.",
     )
     train.add_argument("--resume", action="store_true", help="continue the run in output_dir from its last checkpoint")
+    # The planner: the cluster shape is an input of the plan, not of the run (a real run asks Ray for its GPUs).
+    train.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="validate the config for a cluster of --nodes x --gpus-per-node GPUs and print the layout and "
+        "memory per GPU; needs no GPU (docs/deploy.md)",
+    )
+    train.add_argument("--nodes", type=int, default=1, help="nodes of the --dry-run cluster (default: 1)")
+    train.add_argument("--gpus-per-node", type=int, default=8, help="GPUs per node for --dry-run (default: 8)")
     _add_config_args(train)
 
     main_job = commands.add_parser(
@@ -64,6 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     main_job.add_argument("--seeds", default="1,2,3", help="comma-separated training seeds (default: 1,2,3)")
     main_job.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder (default: runs/demo)")
+    main_job.add_argument(
+        "--synthesis",
+        action="store_true",
+        help="instead: train with the vote reward on the original questions vs on questions the model wrote itself",
+    )
     main_job.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="dotted overrides of the demo recipe")
 
     # A data generator, not a run: no recipe, no overrides; its options live in DemoDataset.Config.
@@ -76,6 +94,38 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0, help="seed of both splits (default: 0)")
     demo.add_argument("--num-train", type=int, default=4000, help="training problems (default: 4000)")
     demo.add_argument("--num-test", type=int, default=1000, help="held-out problems (default: 1000)")
+
+    synth = commands.add_parser(
+        "synthesize",
+        help="the model writes new training questions about a seed dataset's images (MM-UPT's synthesis)",
+        description="Writes OUT/train.parquet (unlabeled, read by `train` with data.source.path=OUT/train.parquet) "
+        "and OUT/summary.{json,md} (how many questions each filter kept). Overrides adjust SynthesisConfig "
+        "(e.g. filters.min_share=0.6 questions_per_image=4 server_url=http://host:30000).",
+    )
+    synth.add_argument("--method", required=True, choices=("in-context", "direct"), help="how questions are written")
+    synth.add_argument("--model", required=True, type=Path, help="HF model folder (writes and answers)")
+    synth.add_argument("--data", required=True, type=Path, help="seed dataset file or folder (its images are used)")
+    synth.add_argument("--preset", default="generic", help="dataset preset of the seed data (default: generic)")
+    synth.add_argument("--out", required=True, type=Path, help="output folder (new, empty, or a previous output)")
+    synth.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="dotted overrides of SynthesisConfig")
+
+    # An evaluation, not a run: its knobs live in EvalConfig (dotted overrides: n=8 benchmarks.demo.max_rows=200).
+    evaluate = commands.add_parser(
+        "eval",
+        help="evaluate a model on benchmarks: pass@1, maj@n and the benchmarks' breakdowns",
+        description="Samples n answers per question through a rollout engine and grades them with the reward "
+        "stage. Writes OUT/results.{json,md,png}; running it again resumes from OUT/cache/. Benchmarks: "
+        "mathvista, we_math, mathverse, mathvision, geometry3k, demo, generic (docs/evaluation.md).",
+    )
+    evaluate.add_argument(
+        "--model", required=True, help="HF model folder, or a training checkpoint (run, checkpoints/ or step_N)"
+    )
+    evaluate.add_argument(
+        "--benchmark", action="append", required=True, metavar="NAME[=PATH]", help="a benchmark and its data "
+        "file or folder (repeatable); `demo` alone reads runs/demo-data/test.parquet",
+    )  # fmt: skip
+    evaluate.add_argument("--out", type=Path, default=Path("runs/eval"), help="output folder (default: runs/eval)")
+    evaluate.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="dotted overrides of EvalConfig")
 
     # A server, not a run: its knobs live in RolloutServer.Config (dotted overrides: engine.device=cuda).
     serve = commands.add_parser(
@@ -162,6 +212,13 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    if args.dry_run:
+        from megatron_mmupt.planner import dry_run_recipe
+
+        print(dry_run_recipe(args.recipe, args.overrides, nodes=args.nodes, gpus_per_node=args.gpus_per_node))
+        return 0
+    if (args.nodes, args.gpus_per_node) != (1, 8):
+        raise ConfigError("--nodes and --gpus-per-node describe the cluster of --dry-run; a run takes Ray's GPUs")
     from megatron_mmupt.train import train
 
     metrics = train(_resolve(args), resume=args.resume)
@@ -176,7 +233,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     if not seeds:
         raise ConfigError("--seeds is empty; give comma-separated integers, e.g. --seeds 1,2,3")
-    run_main_job(args.out, seeds=seeds, overrides=list(args.overrides))
+    if args.synthesis:
+        from megatron_mmupt.demo.synthesis_job import run_synthesis_job
+
+        run_synthesis_job(args.out, seeds=seeds, overrides=list(args.overrides))
+    else:
+        run_main_job(args.out, seeds=seeds, overrides=list(args.overrides))
     return 0
 
 
@@ -202,6 +264,35 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"megatron-mmupt serve: {args.model} at {server.url}", flush=True)
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C stops the server; not an error
         server.serve_forever()
+    return 0
+
+
+def cmd_synthesize(args: argparse.Namespace) -> int:
+    from megatron_mmupt.config.overrides import apply_overrides
+    from megatron_mmupt.data.source import DatasetSource
+    from megatron_mmupt.synthesis import SynthesisConfig, summary_table, synthesize
+
+    config = SynthesisConfig(
+        method=args.method, model_path=str(args.model), output_dir=str(args.out),
+        seed_data=DatasetSource.Config(path=str(args.data), preset=args.preset),
+    )  # fmt: skip
+    summary = synthesize(apply_overrides(config, args.overrides))
+    print(summary_table(summary))
+    if not summary["kept"]:
+        raise InputError(f"no written question passed the filters; {args.out / 'summary.md'} shows where they went")
+    print(f"\nwrote {args.out / 'train.parquet'} ({summary['kept']} questions) and {args.out / 'summary.json'}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from megatron_mmupt.evaluation.benchmarks import parse_benchmark_arg
+    from megatron_mmupt.evaluation.report import RESULTS_MD, format_overview
+    from megatron_mmupt.evaluation.runner import EvalConfig, apply_eval_overrides, run_eval
+
+    benchmarks = tuple(parse_benchmark_arg(text) for text in args.benchmark)
+    config = EvalConfig(model=args.model, output_dir=str(args.out), benchmarks=benchmarks)
+    report = run_eval(apply_eval_overrides(config, args.overrides))
+    print(f"\n{format_overview(report)}\n\nbreakdowns per benchmark: {args.out / RESULTS_MD}")
     return 0
 
 
@@ -231,6 +322,8 @@ COMMANDS = {
     "demo-data": cmd_demo_data,
     "serve": cmd_serve,
     "convert": cmd_convert,
+    "eval": cmd_eval,
+    "synthesize": cmd_synthesize,
 }
 
 

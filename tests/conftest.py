@@ -21,3 +21,12 @@ def demo_dir(tmp_path_factory):
 def tiny_model_dir(demo_dir, tmp_path_factory):
     """A randomly initialized tiny Qwen2.5-VL saved as a Hugging Face folder with its processor files."""
     return create_model_folder(tmp_path_factory.mktemp("model") / "tiny-qwen2.5-vl", demo_dir / "processor", seed=0)
+
+
+@pytest.fixture(scope="session")
+def shipped_demo_dir(tmp_path_factory):
+    """A few rows of the demo task with the default tokenizer: the data the shipped base model was made for
+    (``examples/demo_base_model``), so tests can run that model on it."""
+    out = tmp_path_factory.mktemp("shipped-demo") / "data"
+    DemoDataset.Config(num_train=24, num_test=8).build().write(out)
+    return out

@@ -2,10 +2,15 @@
 
     megatron-mmupt demo-data --out runs/demo-data
     python tools/make_demo_model.py --data runs/demo-data --out examples/demo_base_model --steps 2400 --threads 1
+    python tools/make_demo_model.py --data runs/demo-data --out examples/demo_base_model \
+        --init examples/demo_base_model --writing --steps 600 --lr 1e-3 --threads 2
 
 1. Encode the train split as the data stage does (``models.demo_sft.load_split``) and build the demo model
    (``models.tiny_qwen2_5_vl``) with the processor's token ids.
 2. SFT on the ``solution`` column (``models.demo_sft.sft``): loss on the response and ``<|im_end|>`` only.
+   ``--writing`` adds question writing (``models.demo_sft.writing_split``: an image, and in context its
+   question, -> another question about it), the instruction following ``megatron-mmupt synthesize`` needs;
+   ``--init`` continues from a model folder (its ``training.json`` is kept under ``init``).
 3. Stage the folder (safetensors, config, processor files), load it in the local rollout engine and
    evaluate it on the test split: greedy, and pass@1 (mean correctness of ``--samples`` samples) and maj@k
    at each of ``--temperatures``, scored by the reward stage.
@@ -29,7 +34,17 @@ from pathlib import Path
 import torch
 
 from megatron_mmupt.data.processing import load_processors
-from megatron_mmupt.models.demo_sft import EvalConfig, SFTConfig, evaluate, figures_table, load_split, mean_tail, sft
+from megatron_mmupt.models.demo_sft import (
+    EvalConfig,
+    SFTConfig,
+    evaluate,
+    figures_table,
+    load_split,
+    mean_tail,
+    mixed,
+    sft,
+    writing_split,
+)
 from megatron_mmupt.models.tiny_qwen2_5_vl import (
     PROCESSOR_FILES,
     TinyQwen2_5_VLConfig,
@@ -50,6 +65,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0, help="initialization and data order")
+    p.add_argument("--init", type=Path, default=None, help="continue from this model folder (default: random init)")
+    p.add_argument("--writing", action="store_true", help="also train question writing on the train images")
     p.add_argument("--num-train", type=int, default=None, help="use only the first rows of the train split")
     p.add_argument("--num-eval", type=int, default=1000, help="test problems to evaluate (0: no evaluation)")
     p.add_argument("--samples", type=int, default=8, help="samples per test problem (k of maj@k)")
@@ -66,13 +83,22 @@ def main(argv: list[str] | None = None) -> dict:
     processors = load_processors(processor_dir)
     t0 = time.perf_counter()
     train = load_split(args.data, "train", processors, limit=args.num_train)
+    if args.writing:
+        train = mixed(train, writing_split(args.data, "train", processors, limit=args.num_train, seed=args.seed))
     test = load_split(args.data, "test", processors, limit=args.num_eval) if args.num_eval else None
     encode_seconds = time.perf_counter() - t0
 
     from transformers import Qwen2_5_VLForConditionalGeneration
 
     sizes = TinyQwen2_5_VLConfig()
-    model = Qwen2_5_VLForConditionalGeneration(hf_config(sizes, processor_spec(processor_dir)))
+    if args.init is not None:
+        model = Qwen2_5_VLForConditionalGeneration.from_pretrained(args.init, dtype=torch.float32)
+        init_report = (
+            json.loads((args.init / "training.json").read_text()) if (args.init / "training.json").is_file() else {}
+        )
+    else:
+        model = Qwen2_5_VLForConditionalGeneration(hf_config(sizes, processor_spec(processor_dir)))
+        init_report = None
     num_params = sum(p.numel() for p in model.parameters())
     print(f"{num_params / 1e6:.2f} M parameters; {len(train)} train problems (encoded in {encode_seconds:.0f} s)")
     config = SFTConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
@@ -96,9 +122,10 @@ def main(argv: list[str] | None = None) -> dict:
             print(figures_table(figures))
         engine.shutdown()
     report = {
-        "sft": config.to_dict() | {"num_train": len(train), "seconds": round(sft_seconds, 1),
+        "sft": config.to_dict() | {"num_train": len(train), "writing": args.writing, "seconds": round(sft_seconds, 1),
                                    "final_loss": mean_tail(losses), "threads": args.threads},
-        "model": sizes.to_dict() | {"num_params": num_params},
+        "init": init_report,
+        "model": (init_report or {}).get("model") or sizes.to_dict() | {"num_params": num_params},
         "evaluations": evaluations,
         "data": {name: _sha256(processor_dir / name) for name in PROCESSOR_FILES if (processor_dir / name).is_file()},
         "command": " ".join(["python", "tools/make_demo_model.py", *(argv if argv is not None else sys.argv[1:])]),

@@ -12,15 +12,16 @@ presets: ``presets/``; both are documented in ``docs/data.md``.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import datasets
 
 from megatron_mmupt.config.configurable import ConfigError, ConfigNode, Configurable, check_choice, check_positive
 from megatron_mmupt.data.loading import FORMATS, read_dataset
 from megatron_mmupt.data.presets import PRESETS, PresetContext
-from megatron_mmupt.data.types import Example
+from megatron_mmupt.data.types import BadRow, BadRowReason, Example
 
 CONFIG_KEY = "data.source"
 """Where ``DatasetSource.Config`` sits in the run config; error messages name overrides under it."""
@@ -73,6 +74,9 @@ class DatasetSource(Configurable):
         """Name in default row ids (``<name>-<row index>``); default: the file, folder or hub dataset name."""
         cache_dir: str | None = None
         """Where ``datasets`` keeps its Arrow cache; default: ``HF_DATASETS_CACHE``."""
+        metadata_columns: tuple[str, ...] = ()
+        """Columns copied verbatim into ``Example.metadata`` besides the preset's own (evaluation breakdowns of
+        data in the generic schema, e.g. ``question_type,difficulty``); a row without one of them is a bad row."""
 
         def __post_init__(self) -> None:
             check_choice("preset", self.preset, PRESETS.names())
@@ -81,11 +85,16 @@ class DatasetSource(Configurable):
                 check_positive("max_rows", self.max_rows)
             if self.name is not None and not self.name.strip():
                 raise ConfigError("name is empty; give a name or none")
+            self.metadata_columns = tuple(self.metadata_columns)
+            if any(not column.strip() for column in self.metadata_columns):
+                raise ConfigError(f"metadata_columns={list(self.metadata_columns)} names an empty column")
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, config_key: str = CONFIG_KEY) -> None:
+        """``config_key``: where this config sits in the caller's config (``eval.source``), for error messages."""
         if not config.path.strip():
-            raise ConfigError(f"{CONFIG_KEY}.path is empty; set it to a dataset file, folder or hub name")
+            raise ConfigError(f"{config_key}.path is empty; set it to a dataset file, folder or hub name")
         self.config = config
+        self.config_key = config_key
         self.preset = PRESETS.get(config.preset)
         self._rows: tuple[datasets.Dataset, PresetContext] | None = None
 
@@ -101,12 +110,19 @@ class DatasetSource(Configurable):
         dataset, context = self._loaded()
         if not 0 <= index < len(dataset):
             raise IndexError(f"row {index} is out of range for {len(dataset)} rows")
-        return self.preset(dataset[index], index, context)
+        row = dataset[index]
+        example = self.preset(row, index, context)
+        if not self.config.metadata_columns:
+            return example
+        extra = _metadata_cells(row, example.id, self.config.metadata_columns, f"{self.config_key}.metadata_columns")
+        return dataclasses.replace(example, metadata={**example.metadata, **extra})
 
     def _loaded(self) -> tuple[datasets.Dataset, PresetContext]:
         if self._rows is None:
             cfg = self.config
-            loaded = read_dataset(cfg.path, split=cfg.split, fmt=cfg.format, cache_dir=cfg.cache_dir, key=CONFIG_KEY)
+            loaded = read_dataset(
+                cfg.path, split=cfg.split, fmt=cfg.format, cache_dir=cfg.cache_dir, key=self.config_key
+            )
             dataset = loaded.dataset
             if cfg.max_rows is not None and cfg.max_rows < len(dataset):
                 dataset = dataset.select(range(cfg.max_rows))
@@ -114,10 +130,27 @@ class DatasetSource(Configurable):
                 source=cfg.name or _default_name(cfg.path),
                 base_dir=Path(cfg.image_root).resolve() if cfg.image_root is not None else loaded.base_dir,
                 columns=cfg.columns.roles(),
-                config_key=CONFIG_KEY,
+                config_key=self.config_key,
             )
             self._rows = (dataset, context)
         return self._rows
+
+
+def _metadata_cells(row: Mapping[str, Any], row_id: str, columns: tuple[str, ...], key: str) -> dict[str, Any]:
+    """The cells of ``columns``: scalars or lists of scalars (what a breakdown can group by)."""
+    cells = {}
+    for column in columns:
+        if column not in row:
+            have = ", ".join(map(str, row))
+            detail = f"column {column!r} (from {key}) missing; the row has: {have}"
+            raise BadRow(BadRowReason.MISSING_COLUMN, row_id, detail)
+        value = row[column]
+        items = value if isinstance(value, list) else [value]
+        if not all(v is None or isinstance(v, (str, int, float, bool)) for v in items):
+            detail = f"column {column!r} (from {key}): expected text, a number or a list of them, got {value!r}"
+            raise BadRow(BadRowReason.BAD_VALUE, row_id, detail)
+        cells[column] = value
+    return cells
 
 
 def _default_name(path: str) -> str:

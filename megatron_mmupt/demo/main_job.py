@@ -32,7 +32,7 @@ MARKER = ".megatron-mmupt-demo"
 
 def run_main_job(out: Path, *, seeds: list[int], overrides: list[str]) -> dict:
     base_config = resolve_run_config("demo", overrides)
-    _prepare_output(out)
+    prepare_output(out)
     ensure_demo_data(base_config)
     check_base_model(base_config)
     with ray_session(base_config.cluster, num_cpus=4):
@@ -41,20 +41,25 @@ def run_main_job(out: Path, *, seeds: list[int], overrides: list[str]) -> dict:
         runs = []
         for seed in seeds:
             for name, mode in MODES.items():
-                config = _run_config(overrides, out / f"{name}-seed{seed}", seed=seed, mode=mode)
+                config = run_config(overrides, out / f"{name}-seed{seed}", seed=seed, mode=mode)
                 print(f"training: {name}, seed {seed} -> {config.output_dir}", flush=True)
-                runs.append(_train_one(config, name, seed))
+                runs.append(train_one(config, name, seed))
     summary = summarize(before, runs, base_config)
+    summary["title"] = "MM-UPT demo: label-free (vote reward) vs supervised reward"
+    write_summary(out, summary, format_summary(summary))
+    return summary
+
+
+def write_summary(out: Path, summary: dict, table: str) -> None:
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
-    table = format_summary(summary)
     atomic_write_text(out / "summary.md", table + "\n")
     plot_summary(summary, out / "summary.png")
     print(table)
     print(f"\nwrote {out / 'summary.json'}, {out / 'summary.md'}, {out / 'summary.png'}")
-    return summary
 
 
-def _run_config(overrides: list[str], output_dir: Path, *, seed: int, mode: str) -> RunConfig:
+def run_config(overrides: list[str], output_dir: Path, *, seed: int, mode: str) -> RunConfig:
+    """The demo recipe for one training run: ``overrides``, then the seed, the reward mode and the folder."""
     per_run = [
         f"seed={seed}", f"data.sampler.seed={seed}", f"rollout.sampling.seed={seed}", f"reward.mode={mode}",
         f"output_dir={output_dir}", "eval.before=false",
@@ -62,7 +67,7 @@ def _run_config(overrides: list[str], output_dir: Path, *, seed: int, mode: str)
     return resolve_run_config("demo", [*overrides, *per_run])
 
 
-def _train_one(config: RunConfig, name: str, seed: int) -> dict:
+def train_one(config: RunConfig, name: str, seed: int) -> dict:
     from megatron_mmupt.train import train
 
     metrics = train(config)
@@ -87,10 +92,11 @@ def evaluate_model(config: RunConfig, model_path: str) -> dict[str, float]:
 
 
 def summarize(before: dict[str, float], runs: list[dict], config: RunConfig) -> dict:
+    """Before/after figures, every run, and the mean of each mode (the runs' ``mode`` names, in order)."""
     before = dict(before)
     questions = int(before.pop("questions", 0))
     means = {}
-    for name in MODES:
+    for name in dict.fromkeys(r["mode"] for r in runs):
         mine = [r for r in runs if r["mode"] == name]
         means[name] = {k: statistics.fmean(r["after"][k] for r in mine) for k in before} if mine else {}
         means[name] |= {f"gain_{k}": means[name][k] - before[k] for k in before} if mine else {}
@@ -146,7 +152,7 @@ def check_base_model(config: RunConfig) -> None:
         )
 
 
-def _prepare_output(out: Path) -> None:
+def prepare_output(out: Path) -> None:
     """A previous demo's folder is replaced; any other non-empty folder is refused (nothing is lost)."""
     if out.exists() and any(out.iterdir()):
         if not (out / MARKER).exists():

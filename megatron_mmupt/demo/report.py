@@ -6,6 +6,9 @@ from pathlib import Path
 
 from megatron_mmupt.utils.atomic import atomic_writer
 
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd")
+"""One colour per mode, in the order modes first appear among the runs."""
+
 
 def _pct(value: float) -> str:
     return f"{100 * value:.1f}"
@@ -55,7 +58,7 @@ def _time_table(runs: list[dict]) -> list[str]:
 
 
 def plot_summary(summary: dict, out: Path) -> Path:
-    """Bars of held-out pass@1 and maj@n: base model, then each mode's runs (one bar per seed, mean marked)."""
+    """Bars of held-out pass@1 and maj@n: base model, then each run (one colour per mode)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -69,13 +72,14 @@ def plot_summary(summary: dict, out: Path) -> Path:
         for run in summary["runs"]:
             labels.append(f"{run['mode']}\nseed {run['seed']}")
             values.append(run["after"][key])
-        colors = ["#888888"] + ["#1f77b4" if r["mode"] == "label-free" else "#ff7f0e" for r in summary["runs"]]
+        modes = list(dict.fromkeys(r["mode"] for r in summary["runs"]))
+        colors = ["#888888"] + [PALETTE[modes.index(r["mode"]) % len(PALETTE)] for r in summary["runs"]]
         axes.bar(range(len(values)), values, color=colors)
         axes.axhline(before[key], color="#444444", linestyle="--", linewidth=1)
         axes.set_xticks(range(len(labels)), labels, fontsize=7)
         axes.set_title(title)
         axes.set_ylim(0, min(1.0, max(values) * 1.25 + 0.02))
-    figure.suptitle("MM-UPT demo: label-free (vote reward) vs supervised reward")
+    figure.suptitle(summary.get("title", "MM-UPT demo"))
     figure.tight_layout()
     with atomic_writer(out, "wb", encoding=None) as f:
         figure.savefig(f, format="png")

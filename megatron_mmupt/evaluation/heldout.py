@@ -1,13 +1,14 @@
-"""Held-out accuracy of the policy through a rollout engine: pass@1 and maj@n on a labeled split.
+"""Held-out accuracy of the policy through a rollout engine, during training: pass@1 and maj@n on a labeled split.
 
-    evaluator = HeldOutEval(config.eval, data=config.data, seed=config.seed)
+    evaluator = HeldOutEval(config.eval, data=config.data, rollout_sampling=config.rollout.sampling)
     metrics = evaluator.run(engine)     # {"eval/pass_at_1": ..., "eval/maj_at_n": ..., ...}
 
-pass@1 is the mean correctness of the ``n`` samples of a question (an unbiased estimate of single-sample
-accuracy); maj@n is the correctness of their majority answer. Both are graded by the reward stage's extraction
-and equivalence against the dataset's labels: the labels are read here, never by the training reward. The
-prompts are encoded once and reused at every evaluation; sampling seeds depend only on the question and the
-sample index, so two evaluations differ only through the weights.
+The same code as ``megatron-mmupt eval`` (``runner.py``): samples drawn by ``generation.generate_responses``
+(seeds independent of batching), graded by ``grading.grade`` (the reward stage's extraction and equivalence
+against the dataset's labels; the labels are read here, never by the training reward), and summarized by
+``metrics.summarize`` (pass@1, maj@n with first-seen ties, invalid answers wrong; see ``metrics.py``). The
+prompts are encoded once and reused at every evaluation, and sampling seeds depend only on the question and the
+sample index, so two evaluations differ only through the weights. There is no cache: the weights change.
 """
 
 from __future__ import annotations
@@ -19,9 +20,12 @@ from megatron_mmupt.data.pipeline import PromptPipeline
 from megatron_mmupt.data.prompt_batch import PromptBatch
 from megatron_mmupt.data.sampler import SamplerConfig
 from megatron_mmupt.data.source import DatasetSource
+from megatron_mmupt.evaluation.generation import eval_sampling, generate_responses
+from megatron_mmupt.evaluation.grading import GraderConfig, grade
+from megatron_mmupt.evaluation.metrics import summarize
+from megatron_mmupt.evaluation.results import Question
 from megatron_mmupt.reward.stage import RewardStage
 from megatron_mmupt.rollout.engine import RolloutEngine, SamplingConfig
-from megatron_mmupt.rollout.types import RolloutGroup
 
 
 @dataclasses.dataclass(kw_only=True, slots=True)
@@ -60,6 +64,7 @@ class HeldOutEval:
     def __init__(self, config: HeldOutConfig, *, data: PromptPipeline.Config, rollout_sampling: SamplingConfig) -> None:
         self.config = config
         self.batches: list[PromptBatch] = []
+        self.questions: list[Question] = []
         self.grader: RewardStage | None = None
         if not config.enabled:
             return
@@ -69,18 +74,24 @@ class HeldOutEval:
             sampler=SamplerConfig(batch_size=config.batch_size, shuffle=False, drop_last=False),
             num_epochs=1,
         )
-        self.batches = list(pipeline_config.build())
-        self.sampling = dataclasses.replace(
+        source = config.source.build(config_key="eval.source")
+        self.batches = list(PromptPipeline(pipeline_config, source=source))
+        self.questions = [Question.from_prompt(p, metadata_keys=()) for batch in self.batches for p in batch]
+        unlabeled = sum(q.answer is None for q in self.questions)
+        if unlabeled:
+            raise ValueError(
+                f"eval.source.path={config.source.path!r}: {unlabeled} of {len(self.questions)} questions have no "
+                "answer; evaluation needs labels"
+            )
+        self.sampling = eval_sampling(
             rollout_sampling,
             n=config.n,
             temperature=config.temperature,
             top_p=config.top_p,
-            top_k=-1,
             max_new_tokens=config.max_new_tokens or rollout_sampling.max_new_tokens,
             seed=config.seed,
         )
-        # The vote over the n samples gives maj@n; labels are compared for diagnostics only.
-        self.grader = RewardStage.Config(mode="majority").build()
+        self.grader = GraderConfig().build()
 
     @property
     def enabled(self) -> bool:
@@ -93,28 +104,21 @@ class HeldOutEval:
 
     @property
     def num_questions(self) -> int:
-        return sum(len(b) for b in self.batches)
+        return len(self.questions)
 
     def run(self, engine: RolloutEngine, prefix: str = "eval/") -> dict[str, float]:
         if self.grader is None:
             raise RuntimeError("held-out evaluation is off: eval.source.path is empty")
-        groups: list[RolloutGroup] = []
-        for batch in self.batches:
-            # Seeds hash the batch position too: a fixed position keeps them equal across evaluations.
-            groups += engine.generate(dataclasses.replace(batch, epoch=0), self.sampling)
-        metrics = self.grader.score_groups(groups).metrics()
-        if "label/pass_at_1" not in metrics:
-            raise ValueError(f"eval.source.path={self.config.source.path!r} has no answers; evaluation needs labels")
-        lengths = [n for g in groups for n in g.response_lengths]
-        n = self.sampling.n
+        responses = [r for batch in self.batches for r in generate_responses(engine, batch.prompts, self.sampling)]
+        summary = summarize(grade(self.grader, self.questions, responses))
         return {
-            f"{prefix}pass_at_1": metrics["label/pass_at_1"],
-            f"{prefix}maj_at_{n}": metrics["label/maj_at_k"],
-            f"{prefix}answer_rate": metrics["vote/answer_rate"],
-            f"{prefix}majority_ratio": metrics["vote/majority_ratio"],
-            f"{prefix}distinct_answers": metrics["vote/distinct_answers"],
-            f"{prefix}response_length": sum(lengths) / max(1, len(lengths)),
-            f"{prefix}questions": float(len(groups)),
+            f"{prefix}pass_at_1": summary.pass_at_1,
+            f"{prefix}maj_at_{summary.n}": summary.maj_at_n,
+            f"{prefix}answer_rate": summary.answer_rate,
+            f"{prefix}majority_ratio": summary.majority_share,
+            f"{prefix}distinct_answers": summary.distinct_answers,
+            f"{prefix}response_length": summary.response_length,
+            f"{prefix}questions": float(summary.questions),
         }
 
     def close(self) -> None:

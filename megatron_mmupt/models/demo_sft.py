@@ -5,6 +5,7 @@ Shared by ``tools/make_demo_model.py`` (the shipped base model) and ``tools/prob
     split = load_split(data_dir, "train", processors)             # prompts exactly as the data stage encodes them
     losses = sft(model, split, SFTConfig(steps=..., lr=...))       # loss on the response and <|im_end|> only
     figures = evaluate(engine, test, EvalConfig(temperature=1.0))  # greedy, pass@1, maj@k, by type/difficulty
+    writing = writing_split(data_dir, "train", processors)        # write a question about an image (synthesis)
 
 Prompts come from the data stage (``PromptEncoder``: chat template, image tokens expanded, 3-D rope ids), so a
 model warmed up here sees in RL exactly the prompts it was trained on. Training sequences are the actor's
@@ -18,9 +19,10 @@ from __future__ import annotations
 import collections
 import dataclasses
 import math
+import random
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -33,6 +35,9 @@ from megatron_mmupt.data.processing import Processors
 from megatron_mmupt.data.prompt_batch import Prompt, PromptBatch
 from megatron_mmupt.data.prompt_renderer import PromptConfig
 from megatron_mmupt.data.source import DatasetSource
+
+if TYPE_CHECKING:
+    from megatron_mmupt.data.demo_task.problem import Problem
 
 DEMO_PROMPT = PromptConfig(append_choices=False)
 """The demo task's prompt: the MM-UPT template; no appended choices, since the demo questions already list
@@ -85,6 +90,59 @@ def load_split(
         tuple(tokenizer(text + tokenizer.eos_token, add_special_tokens=False).input_ids) for text in columns["solution"]
     )
     return DemoSplit(prompts, solutions, tuple(columns["question_type"]), tuple(columns["difficulty"]))
+
+
+def writing_split(
+    data_dir: str | Path, split: str, processors: Processors, *, limit: int | None = None, seed: int = 0
+) -> DemoSplit:
+    """Question writing on ``split``'s images: each row twice, as the ``direct`` and the ``in-context`` prompt
+    of ``synthesis.templates``, the target a question about the same scene drawn from the task's grammar
+    (``demo_task.alternatives``); in context, one other than the example when the scene has another.
+
+    This is the instruction following an instruction-tuned model brings to synthesis: prompts are encoded
+    exactly as ``megatron-mmupt synthesize`` encodes them.
+    """
+    import json
+
+    from megatron_mmupt.data.demo_task.alternatives import scene_problems
+    from megatron_mmupt.data.demo_task.generator import DemoTask
+    from megatron_mmupt.synthesis.templates import WRITER_PROMPT, QuestionWriterPrompt, TemplatesConfig
+
+    info = json.loads((Path(data_dir) / "dataset_info.json").read_text())
+    task = DemoTask.Config(**info["config"]["task"]).build()
+    path = Path(data_dir) / f"{split}.parquet"
+    source = DatasetSource.Config(path=str(path), preset="generic", max_rows=limit).build()
+    encoder = PromptEncoder(processors, WRITER_PROMPT, ImageConfig())
+    writers = [QuestionWriterPrompt(TemplatesConfig(), method) for method in ("direct", "in-context")]
+    rng = random.Random(f"megatron-mmupt-demo/writing/{seed}")
+    eos = processors.tokenizer.eos_token
+    prompts, targets, types, levels = [], [], [], []
+    for index in range(len(source)):
+        example, problem = source.example(index), task.problem(info["config"]["seed"], split, index)
+        if example.question.removeprefix("<image>") != problem.question:
+            raise ValueError(f"{path} row {index} is not the demo task's problem {index}: regenerate the data")
+        options = scene_problems(problem)
+        for writer in writers:
+            others = [p for p in options if p.question != problem.question] if writer.method == "in-context" else []
+            target = _draw(rng, others or options)
+            prompts.append(encoder.encode(writer.example(example)))
+            targets.append(tuple(processors.tokenizer(target.question + eos, add_special_tokens=False).input_ids))
+            types.append(f"write/{target.question_type}")
+            levels.append(target.difficulty)
+    return DemoSplit(tuple(prompts), tuple(targets), tuple(types), tuple(levels))
+
+
+def _draw(rng: random.Random, problems: Sequence[Problem]) -> Problem:
+    """A question type uniformly, then one of its questions: a scene has as many multiple-choice variants as
+    counting questions, and many more of those than of comparisons."""
+    question_type = rng.choice(sorted({p.question_type for p in problems}))
+    return rng.choice([p for p in problems if p.question_type == question_type])
+
+
+def mixed(first: DemoSplit, second: DemoSplit) -> DemoSplit:
+    """The rows of both splits (SFT shuffles them together)."""
+    # Field by field: ``dataclasses.astuple`` would recurse into the prompts.
+    return DemoSplit(*(getattr(first, f.name) + getattr(second, f.name) for f in dataclasses.fields(DemoSplit)))
 
 
 def model_inputs(batch: SequenceBatch) -> dict[str, Any]:

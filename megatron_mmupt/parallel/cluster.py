@@ -27,10 +27,13 @@ class ClusterConfig(ConfigNode):
     """Engines share the actor's GPUs: engine memory is released during training, resumed for rollout."""
     startup_timeout_s: float = 600.0
     """Limit for the actor's workers to join their process group."""
+    gpu_memory_gib: float = 80.0
+    """Memory of one GPU, for ``train --dry-run`` (the planner): 80 for H100 / A100 80GB, 141 for H200."""
 
     def __post_init__(self) -> None:
         check_range("cpus_per_worker", self.cpus_per_worker, 0.0)
         check_range("startup_timeout_s", self.startup_timeout_s, 1.0)
+        check_range("gpu_memory_gib", self.gpu_memory_gib, 1.0)
 
     def gpus_per_worker(self) -> float:
         if self.num_gpus_per_worker >= 0:

@@ -18,6 +18,7 @@ from megatron_mmupt.utils.registry import Registry, UnknownEntryError
 RECIPES: Registry[Callable[[], RunConfig]] = Registry("recipe")
 RECIPES.register("demo")(demo.demo)
 RECIPES.register("qwen2_5_vl_7b_mmr1")(qwen2_5_vl.qwen2_5_vl_7b_mmr1)
+RECIPES.register("qwen2_5_vl_72b_mmr1")(qwen2_5_vl.qwen2_5_vl_72b_mmr1)
 
 DEFAULT_RECIPE = "demo"
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from megatron_mmupt.actor.config import ActorConfig, OptimizerConfig
 from megatron_mmupt.algorithm.config import AdvantageConfig, AlgorithmConfig, KLConfig, PolicyLossConfig
 from megatron_mmupt.config.run_config import RunConfig, TrainerConfig
@@ -27,7 +29,11 @@ def qwen2_5_vl_7b_mmr1() -> RunConfig:
     dual-clip 3.0, k3 KL loss with coefficient 0.01, token-mean loss. Rollout G=10, T=0.7, top_p=0.99,
     responses up to 2048 tokens; AdamW lr 1e-6 constant, wd 0.01, clip 1.0, 128 prompts per optimizer step
     (4 per rollout step); vision tower trained. One node of 8 GPUs: the actor at TP=4 x DP=2 (bf16), two
-    SGLang engines of TP=4 colocated with it. Paths are placeholders for local copies:
+    SGLang engines of TP=4 colocated with it. Memory (``megatron-mmupt train --dry-run``, docs/deploy.md): full
+    recompute (the reference checkpoints activations too) and the distributed optimizer bring the most loaded
+    GPU to about 63 of 80 GiB; without them it needs 99. Resuming into the distributed optimizer fails in
+    megatron-core 0.16 (``ActorConfig.distributed_optimizer``): for a run that must resume, ``actor.distributed_optimizer=false
+    rollout.sglang.mem_fraction_static=0.85`` plans at 76.9 of 80 GiB. Paths are placeholders for local copies:
     ``actor.model=/models/Qwen2.5-VL-7B-Instruct data.processor=/models/Qwen2.5-VL-7B-Instruct
     data.source.path=/data/MMR1/train.parquet``.
     """
@@ -55,6 +61,8 @@ def qwen2_5_vl_7b_mmr1() -> RunConfig:
             optimizer=OptimizerConfig(lr=1e-6, weight_decay=0.01, clip_grad=1.0),
             micro_batch_size=4,
             params_dtype="bf16",
+            recompute="full",
+            distributed_optimizer=True,
         ),
         rollout=RolloutConfig(
             engine="sglang",
@@ -65,3 +73,32 @@ def qwen2_5_vl_7b_mmr1() -> RunConfig:
         trainer=TrainerConfig(num_steps=60, updates_per_step=4, world_size=8),
         cluster=ClusterConfig(colocate=True, cpus_per_worker=8.0),
     )
+
+
+def qwen2_5_vl_72b_mmr1() -> RunConfig:
+    """The 7B reference run scaled to Qwen2.5-VL-72B: same data, reward, objective and hyper-parameters.
+
+    Eight nodes of 8 GPUs (80 GiB): the actor at TP=8 (the 8 KV heads allow no more) x PP=4 (20 of the 80
+    layers per stage) x DP=2, one sequence per micro-batch, full recompute, the distributed optimizer; eight
+    SGLang engines of TP=8 (one per node) colocated with it. The vision tower is frozen: trained, its
+    activations for the 4 micro-batches the first pipeline stage holds in flight (up to 6144 patches per image)
+    would take about 30 GiB of that stage's GPUs. On 4 nodes the actor's optimizer state is not sharded
+    (DP=1) and leaves the engines no room for a KV cache; more nodes shard it further
+    (``megatron-mmupt train --dry-run --nodes N``, docs/deploy.md). Paths are placeholders, as for 7B.
+    """
+    config = qwen2_5_vl_7b_mmr1()
+    model = "Qwen/Qwen2.5-VL-72B-Instruct"
+    config.name = "qwen2_5_vl_72b_mmr1"
+    config.output_dir = "runs/qwen2_5_vl_72b_mmr1"
+    config.data = dataclasses.replace(config.data, processor=model)
+    config.actor = dataclasses.replace(
+        config.actor,
+        model=model,
+        parallel=ParallelConfig(tensor_degree=8, pipeline_degree=4),
+        micro_batch_size=1,
+        freeze_vision=True,
+    )
+    sglang = dataclasses.replace(config.rollout.sglang, tp_size=8, mem_fraction_static=0.85)
+    config.rollout = dataclasses.replace(config.rollout, num_engines=8, sglang=sglang)
+    config.trainer = dataclasses.replace(config.trainer, world_size=64)
+    return config

@@ -111,7 +111,9 @@ def launch_local_engines(
     return engines
 
 
-def launch_rollout(config: RolloutConfig, *, model_path: str, seed: int, gpus_per_engine: float = 0.0) -> EngineBalancer:
+def launch_rollout(
+    config: RolloutConfig, *, model_path: str, seed: int, gpus_per_engine: float = 0.0
+) -> EngineBalancer:
     """The run's engines behind one balancer: ``config.engine`` picks local engines or SGLang servers."""
     if config.engine == "local":
         local = dataclasses.replace(config.local, model_path=config.local.model_path or model_path)

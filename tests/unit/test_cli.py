@@ -17,14 +17,16 @@ SAMPLE = ROOT / "examples" / "data" / "sample_responses.jsonl"
 FROZEN_SURFACE = {
     "": ["--version", "-h", "--help"],
     "config": ["--recipe", "-h", "--help"],
-    "train": ["--recipe", "--resume", "-h", "--help"],
-    "demo": ["--out", "--seeds", "-h", "--help"],
+    "train": ["--dry-run", "--gpus-per-node", "--nodes", "--recipe", "--resume", "-h", "--help"],
+    "demo": ["--out", "--seeds", "--synthesis", "-h", "--help"],
     "demo-data": ["--num-test", "--num-train", "--out", "--seed", "-h", "--help"],
     "score": ["--input", "--mode", "--output", "--recipe", "-h", "--help"],
     "serve": ["--host", "--model", "--port", "-h", "--help"],
     "convert": ["-h", "--help"],
     "convert hf-to-mcore": ["--hf", "--out", "--pp", "--tp", "-h", "--help"],
     "convert mcore-to-hf": ["--ckpt", "--out", "-h", "--help"],
+    "synthesize": ["--data", "--method", "--model", "--out", "--preset", "-h", "--help"],
+    "eval": ["--benchmark", "--model", "--out", "-h", "--help"],
 }
 
 

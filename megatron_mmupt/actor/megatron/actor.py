@@ -137,7 +137,9 @@ class MegatronActor(Configurable):
             rows = micro.sample_ids.tolist()
 
             def fn(output: torch.Tensor):
-                logprobs, entropy = self._token_logprobs(output[: len(rows)], sequences.targets[rows], temperature, True)
+                logprobs, entropy = self._token_logprobs(
+                    output[: len(rows)], sequences.targets[rows], temperature, True
+                )
                 value, step_metrics = policy_objective(
                     logprobs[: len(rows)], micro, self.algorithm, normalizer=normalizer, entropy=entropy[: len(rows)]
                 )

@@ -17,7 +17,6 @@ from __future__ import annotations
 import collections
 import dataclasses
 import json
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -33,7 +32,9 @@ from megatron_mmupt.data.demo_task.tokenizer import (
     tokenizer_corpus,
     train_tokenizer,
 )
-from megatron_mmupt.utils.errors import InputError
+from megatron_mmupt.data.presets.generic import generic_features
+from megatron_mmupt.utils import atomic
+from megatron_mmupt.utils.atomic import replace_directory
 
 GENERATOR = "megatron_mmupt.data.demo_task"
 """Marks ``dataset_info.json`` as ours: a folder carrying it may be replaced."""
@@ -44,21 +45,10 @@ ROW_GROUP_SIZE = 512
 
 
 def features() -> Any:
-    """The HF ``datasets`` schema of both splits (the real datasets' columns plus ``solution`` and metadata)."""
-    from datasets import Features, Image, List, Value
+    """The HF ``datasets`` schema of both splits (the generic schema plus ``solution`` and metadata)."""
+    from datasets import Value
 
-    return Features(
-        {
-            "id": Value("string"),
-            "question": Value("string"),
-            "images": List(Image()),
-            "answer": Value("string"),
-            "choices": List(Value("string")),
-            "question_type": Value("string"),
-            "difficulty": Value("int32"),
-            "solution": Value("string"),
-        }
-    )
+    return generic_features(question_type=Value("string"), difficulty=Value("int32"), solution=Value("string"))
 
 
 class DemoDataset(Configurable):
@@ -150,34 +140,6 @@ def dataset_info(cfg: DemoDataset.Config, spec: ProcessorSpec, splits: dict[str,
 
 def check_replaceable(out: Path) -> None:
     """Refuse to replace anything but an empty folder or a previous demo dataset."""
-    if not out.exists():
-        return
-    if not out.is_dir():
-        raise InputError(f"{out} exists and is not a directory; choose another --out")
-    entries = {p.name for p in out.iterdir()}
-    if not entries:
-        return
-    foreign = sorted(entries - OUTPUT_ENTRIES)
-    if foreign:
-        raise InputError(
-            f"{out} is not empty and holds files this command did not write ({', '.join(foreign[:5])}); "
-            "choose another --out or remove them"
-        )
-    try:
-        ours = json.loads((out / "dataset_info.json").read_text()).get("generator") == GENERATOR
-    except (OSError, ValueError, AttributeError):
-        ours = False
-    if not ours:
-        raise InputError(f"{out} is not empty and has no dataset_info.json of a demo dataset; choose another --out")
-
-
-def replace_directory(staging: Path, out: Path) -> None:
-    """Move ``staging`` to ``out``. A previous ``out`` is first renamed aside, then deleted: a reader sees
-    the old folder, no folder for an instant, or the new folder; never a mixture."""
-    if not out.exists():
-        os.replace(staging, out)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
-    os.replace(out, old / out.name)
-    os.replace(staging, out)
-    shutil.rmtree(old, ignore_errors=True)
+    atomic.check_replaceable(
+        out, entries=OUTPUT_ENTRIES, marker="dataset_info.json", generator=GENERATOR, what="a demo dataset"
+    )

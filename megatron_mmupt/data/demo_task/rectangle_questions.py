@@ -28,7 +28,7 @@ def _scene(rng: random.Random, difficulty: int) -> tuple[RectangleScene, Rectang
     return scene, rng.choice(scene.rectangles)
 
 
-def _texts(scene: RectangleScene, target: Rectangle, measure: str) -> tuple[str, str]:
+def question_texts(scene: RectangleScene, target: Rectangle, measure: str) -> tuple[str, str]:
     """The question and the solution's first sentence."""
     if len(scene.rectangles) == 1:
         question = f"The side lengths of the rectangle are labelled. What is its {measure}?"
@@ -49,7 +49,7 @@ def perimeter_question(rng: random.Random, difficulty: int) -> Problem:
 
 def perimeter_problem(scene: RectangleScene, target: Rectangle, difficulty: int) -> Problem:
     half = target.width + target.height
-    question, sides = _texts(scene, target, "perimeter")
+    question, sides = question_texts(scene, target, "perimeter")
     steps = f"{target.width} + {target.height} = {half}. 2 × {half} = {2 * half}."
     return Problem(
         question_type="perimeter",
@@ -69,7 +69,7 @@ def area_question(rng: random.Random, difficulty: int) -> Problem:
 
 def area_problem(scene: RectangleScene, target: Rectangle, difficulty: int) -> Problem:
     area = target.width * target.height
-    question, sides = _texts(scene, target, "area")
+    question, sides = question_texts(scene, target, "area")
     return Problem(
         question_type="area",
         difficulty=difficulty,

@@ -54,10 +54,10 @@ def count_question(rng: random.Random, difficulty: int) -> Problem:
         colour = None
     elif difficulty == 2:
         colour, kind = (colour, None) if rng.random() < 0.5 else (None, kind)
-    return _count_problem(scene, difficulty, colour, kind)
+    return count_problem(scene, difficulty, colour, kind)
 
 
-def _count_problem(scene: ShapeScene, difficulty: int, colour: Colour | None, kind: Kind | None) -> Problem:
+def count_problem(scene: ShapeScene, difficulty: int, colour: Colour | None, kind: Kind | None) -> Problem:
     answer = scene.count(colour, kind)
     subject = group_name(colour, kind)
     if colour is not None and kind is not None:
@@ -104,7 +104,7 @@ def compare_question(rng: random.Random, difficulty: int) -> Problem:
         colours = [colour_a] * first + [colour_b] * second
         scene = shape_scene(rng, [(c, rng.choice(kinds)) for c in colours])
         groups = [(colour_a, kinds[0] if difficulty == 1 else None), (colour_b, kinds[0] if difficulty == 1 else None)]
-    return _compare_problem(scene, difficulty, groups)
+    return compare_problem(scene, difficulty, groups)
 
 
 def _unequal_counts(rng: random.Random, difficulty: int) -> tuple[int, int]:
@@ -115,7 +115,7 @@ def _unequal_counts(rng: random.Random, difficulty: int) -> tuple[int, int]:
             return a, b
 
 
-def _compare_problem(scene: ShapeScene, difficulty: int, groups: list[tuple[Colour | None, Kind | None]]) -> Problem:
+def compare_problem(scene: ShapeScene, difficulty: int, groups: list[tuple[Colour | None, Kind | None]]) -> Problem:
     (colour_a, kind_a), (colour_b, kind_b) = groups
     a, b = scene.count(colour_a, kind_a), scene.count(colour_b, kind_b)
     if a == b:

@@ -25,7 +25,7 @@ LETTERS = "ABCDEFGHIJ"
 
 _LETTER_ANSWER = re.compile(r"^\(?\s*([A-J])\s*\)?\s*[.:]?$")
 _CHOICES_LINE = re.compile(r"^[ \t]*choices?[ \t]*[:：][ \t]*$", re.IGNORECASE | re.MULTILINE)
-_CHOICE_ITEM = re.compile(r"^\s*([A-J])\s*[:.：．)]\s*(.*?)\s*$")
+_CHOICE_ITEM = re.compile(r"^\s*\(?([A-J])\s*[:.：．)]\s*(.*?)\s*$")
 
 
 class OptionsError(ValueError):
@@ -84,6 +84,15 @@ def choices_block(question: str) -> tuple[str, ...] | None:
     >>> choices_block("Find x.\\nChoices:\\nA:40°\\nB:60°")
     ('40°', '60°')
     """
+    split = split_choices_block(question)
+    return None if split is None else split[1]
+
+
+def split_choices_block(question: str) -> tuple[str, tuple[str, ...]] | None:
+    """``(text before the last Choices: line, its option texts)``; ``None`` when there is no such line.
+
+    Options are lines ``A: x``, ``A. x``, ``A) x`` or ``(A) x`` (the prompt renderer's layout), lettered in order.
+    """
     headings = list(_CHOICES_LINE.finditer(question))
     if not headings:
         return None
@@ -98,4 +107,13 @@ def choices_block(question: str) -> tuple[str, ...] | None:
         options.append(item.group(2))
     if len(options) < 2:
         raise OptionsError("the 'Choices:' block lists fewer than two options 'A: x', 'B: y'")
-    return tuple(options)
+    return question[: headings[-1].start()].rstrip(), tuple(options)
+
+
+def lists_choices(question: str, choices: tuple[str, ...]) -> bool:
+    """Whether ``question`` already lists exactly ``choices`` in a ``Choices:`` block (then a prompt renderer
+    must not append them again)."""
+    try:
+        return bool(choices) and choices_block(question) == choices
+    except OptionsError:
+        return False

@@ -10,8 +10,7 @@ def batch(keys, images_per_row):
     patches = [4 * k for k in images_per_row]
     # rows of one key carry the same pixels (as the samples of one prompt do); every image differs
     pixels = [
-        10 * (ord(key) - ord("a")) + torch.arange(p, dtype=torch.float32)
-        for key, p in zip(keys, patches, strict=True)
+        10 * (ord(key) - ord("a")) + torch.arange(p, dtype=torch.float32) for key, p in zip(keys, patches, strict=True)
     ]
     return SequenceBatch(
         input_ids=torch.zeros(n, 3, dtype=torch.long),

@@ -14,6 +14,7 @@ from PIL import Image as PILImage
 from megatron_mmupt.config.configurable import ConfigError
 from megatron_mmupt.config.overrides import apply_overrides
 from megatron_mmupt.data.source import ColumnsConfig, DatasetSource
+from megatron_mmupt.data.types import BadRow
 from megatron_mmupt.utils.errors import InputError
 
 ROWS = [{"question": f"q{i}", "images": None, "answer": str(i)} for i in range(3)]
@@ -211,3 +212,14 @@ def test_string_overrides_coerce_to_the_typed_fields():
 def test_build_without_a_path_fails():
     with pytest.raises(ConfigError, match=r"data.source.path is empty"):
         DatasetSource.Config().build()
+
+
+def test_metadata_columns_are_copied_and_a_missing_one_is_a_bad_row(tmp_path, build):
+    rows = [{**row, "kind": f"k{i}", "tags": ["a", "b"]} for i, row in enumerate(ROWS)]
+    Dataset.from_list(rows).to_parquet(tmp_path / "rows.parquet")
+    source = build(tmp_path / "rows.parquet", metadata_columns=("kind", "tags"))
+    assert source.example(1).metadata == {"kind": "k1", "tags": ["a", "b"]}
+    missing = build(tmp_path / "rows.parquet", metadata_columns=("level",)).config
+    with pytest.raises(BadRow, match=r"column 'level' \(from eval.source.metadata_columns\) missing; the row has"):
+        missing.build(config_key="eval.source").example(0)
+    assert apply_overrides(missing, ["metadata_columns=kind,tags"]).metadata_columns == ("kind", "tags")

@@ -8,11 +8,12 @@ import pytest
 import torch
 from transformers import AutoTokenizer, Qwen2_5_VLForConditionalGeneration
 
-from megatron_mmupt.data.demo_task import DemoDataset, save_processor, train_tokenizer
+from megatron_mmupt.data.demo_task import DemoDataset, DemoTask, save_processor, train_tokenizer
+from megatron_mmupt.data.demo_task.alternatives import scene_problems
 from megatron_mmupt.data.demo_task.tokenizer import tokenizer_corpus
 from megatron_mmupt.data.processing import load_processors
 from megatron_mmupt.data.prompt_batch import PromptBatch
-from megatron_mmupt.models.demo_sft import load_split
+from megatron_mmupt.models.demo_sft import load_split, writing_split
 from megatron_mmupt.models.tiny_qwen2_5_vl import PROCESSOR_FILES
 from megatron_mmupt.rollout.engine import SamplingConfig
 from megatron_mmupt.rollout.local_engine import LocalEngine
@@ -72,6 +73,38 @@ def test_sft_is_seeded(demo_dir, tmp_path):
     model_a = Qwen2_5_VLForConditionalGeneration.from_pretrained(tmp_path / "a")
     model_b = Qwen2_5_VLForConditionalGeneration.from_pretrained(tmp_path / "b")
     assert all(torch.equal(x, y) for x, y in zip(model_a.parameters(), model_b.parameters(), strict=True))
+
+
+def test_writing_split_asks_for_questions_about_the_same_scene(demo_dir):
+    processors = load_processors(demo_dir / "processor")
+    split = writing_split(demo_dir, "train", processors, limit=12)
+    info = json.loads((demo_dir / "dataset_info.json").read_text())
+    task = DemoTask.Config(**info["config"]["task"]).build()
+    assert len(split) == 24  # every image twice: direct, then in context
+    for row in range(len(split)):
+        problem = task.problem(info["config"]["seed"], "train", row // 2)
+        prompt = processors.tokenizer.decode(split.prompts[row].input_ids)
+        target = processors.tokenizer.decode(split.solutions[row])
+        assert target.endswith("<|im_end|>") and "Please reason step by step" not in prompt
+        options = [p.question for p in scene_problems(problem)]
+        assert target.removesuffix("<|im_end|>") in options
+        if row % 2:  # in context: the example is the image's question, the target another one where there is one
+            assert f"Example question about this image:\n{problem.question}" in prompt
+            assert len(options) == 1 or target.removesuffix("<|im_end|>") != problem.question
+        else:
+            assert "Example question" not in prompt
+
+
+def test_init_and_writing_continue_from_a_model_folder(demo_dir, tmp_path):
+    tool = _make_demo_model()
+    common = ["--data", str(demo_dir), "--batch-size", "8", "--num-eval", "0", "--threads", "1"]
+    first = tool.main([*common, "--steps", "4", "--out", str(tmp_path / "a")])
+    second = tool.main(
+        [*common, "--steps", "4", "--init", str(tmp_path / "a"), "--writing", "--out", str(tmp_path / "b")]
+    )
+    assert second["init"] == json.loads(json.dumps(first)) and second["sft"]["writing"] is True
+    assert second["sft"]["num_train"] == 3 * first["sft"]["num_train"]  # answers + two writing prompts per image
+    assert second["model"] == first["model"]
 
 
 @pytest.mark.slow

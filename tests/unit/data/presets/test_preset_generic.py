@@ -122,3 +122,18 @@ def test_image_root_overrides_the_folder_of_relative_paths(tmp_path, source, wri
     path = write_jsonl(tmp_path / "repo" / "data" / "x.jsonl", [{"question": "q", "images": "img/1.png"}])
     example = source(path, "generic", image_root=str(tmp_path / "repo")).example(0)
     assert example.images == (str(tmp_path / "repo" / "img" / "1.png"),)
+
+
+@pytest.mark.parametrize(
+    ("question", "listed"),
+    [
+        ("How many squares?\nChoices:\n(A) 2\n(B) 5", True),  # the demo task's layout
+        ("How many squares?\nChoices:\nA. 2\nB. 5", True),
+        ("How many squares?", False),  # the renderer appends them
+        ("How many squares?\nChoices:\n(A) 2\n(B) 6", False),  # other options: appended, not trusted
+    ],
+)
+def test_choices_already_in_the_question_are_not_appended_again(tmp_path, source, png, question, listed):
+    frame = pd.DataFrame({"question": [question], "image": [png("red")], "choices": [["2", "5"]]})
+    frame.to_parquet(tmp_path / "mc.parquet")
+    assert source(tmp_path / "mc.parquet", "generic").example(0).choices_in_question is listed
