@@ -3,7 +3,12 @@
 Both are generated (seconds) rather than shipped: no hub is reachable where the tests run.
 """
 
+import io
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
+from PIL import Image
 
 from megatron_mmupt.data.demo_task import DemoDataset, TokenizerConfig
 from megatron_mmupt.models.tiny_qwen2_5_vl import create_model_folder
@@ -30,3 +35,29 @@ def shipped_demo_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("shipped-demo") / "data"
     DemoDataset.Config(num_train=24, num_test=8).build().write(out)
     return out
+
+
+def png_bytes(color: str = "red", size: int = 28) -> bytes:
+    """A one-colour PNG (28 px: one merged vision token of Qwen2.5-VL)."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (size, size), color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def png() -> Callable[..., bytes]:
+    """``png(color="red")`` -> the bytes of a small PNG."""
+    return png_bytes
+
+
+@pytest.fixture
+def write_png(tmp_path: Path) -> Callable[[str], Path]:
+    """``write_png("images/1.png")`` writes a small PNG under ``tmp_path`` and returns its absolute path."""
+
+    def write(relative: str) -> Path:
+        path = tmp_path / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(png_bytes())
+        return path
+
+    return write

@@ -1,4 +1,4 @@
-"""Fixtures of the evaluation tests: an engine that answers from a script, tiny PNGs, and an eval config factory.
+"""Fixtures of the evaluation tests: an engine that answers from a script and an eval config factory (PNGs: tests/conftest.py).
 
 The scripted engine stands in where a test needs known answers (grading, breakdowns, resume bookkeeping);
 sampling itself is the local engine's, exercised end to end in ``test_eval_command.py``.
@@ -7,13 +7,11 @@ sampling itself is the local engine's, exercised end to end in ``test_eval_comma
 from __future__ import annotations
 
 import functools
-import io
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import Image
 
 from megatron_mmupt.data.processing import Processors, load_processors
 from megatron_mmupt.data.prompt_batch import PromptBatch
@@ -83,31 +81,6 @@ def recording() -> type[Recording]:
 def scripted() -> type[ScriptedEngine]:
     """``scripted({id: [answer, ...]})`` -> a ``ScriptedEngine``."""
     return ScriptedEngine
-
-
-def png_bytes(size: int = 28, color: str = "red") -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (size, size), color).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-@pytest.fixture
-def png() -> Callable[[], bytes]:
-    """``png()`` -> the bytes of a 28 px PNG."""
-    return png_bytes
-
-
-@pytest.fixture
-def write_png(tmp_path: Path) -> Callable[[str], Path]:
-    """``write_png("images/1.png")`` writes a 28 px PNG under ``tmp_path``."""
-
-    def write(relative: str) -> Path:
-        path = tmp_path / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(png_bytes())
-        return path
-
-    return write
 
 
 @pytest.fixture
