@@ -126,19 +126,17 @@ class Synthesizer:
         self.unparseable: collections.Counter[str] = collections.Counter()
         self._calls = 0
 
-    def run(self) -> dict[str, Any]:
+    def run(self, source: DatasetSource | None = None) -> dict[str, Any]:
+        """Synthesize from ``source`` (default: ``config.seed_data``) and write the output."""
         start = time.perf_counter()
-        seeds = list(self._seeds())
+        seeds = list(self._seeds(source or seed_source(self.config)))
         candidates = self._written(seeds)
         rows = self._answerable(candidates)
         summary = self._summary(len(seeds), rows, time.perf_counter() - start)
         write_output(self.config.output_dir, rows, summary, summary_table(summary))
         return summary
 
-    def _seeds(self) -> Iterator[Example]:
-        source = self.config.seed_data.build()
-        if len(source) == 0:
-            raise InputError(f"seed dataset {self.config.seed_data.path} has no rows")
+    def _seeds(self, source: DatasetSource) -> Iterator[Example]:
         for index in range(len(source)):
             try:
                 example = source.example(index)
@@ -271,12 +269,21 @@ def summary_table(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def seed_source(config: SynthesisConfig) -> DatasetSource:
+    """The seed dataset, loaded (errors name ``seed_data.*``); an empty one is refused."""
+    source = config.seed_data.build(config_key="seed_data")
+    if len(source) == 0:
+        raise InputError(f"seed dataset {config.seed_data.path} has no rows")
+    return source
+
+
 def synthesize(config: SynthesisConfig) -> dict[str, Any]:
-    """Check the inputs, open the engine, synthesize, write the output."""
+    """Check the inputs (the seed data is read before a model is loaded), open the engine, synthesize, write."""
     config.check_paths()
+    source = seed_source(config)
     opening = open_engine(
         config.rollout, model_path=Path(config.model_path), server_url=config.server_url, cluster=config.cluster,
         seed=config.seed,
     )  # fmt: skip
     with opening as engine:
-        return Synthesizer(config, engine).run()
+        return Synthesizer(config, engine).run(source)

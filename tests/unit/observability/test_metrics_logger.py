@@ -93,7 +93,6 @@ def test_console_progress_bar_and_metric_lines(tmp_path):
 
 
 def test_tensorboard_writes_event_files(tmp_path):
-    pytest.importorskip("tensorboard")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     config = quiet_config(tensorboard=True)

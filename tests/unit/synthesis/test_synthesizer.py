@@ -157,3 +157,14 @@ def test_cli_with_the_local_engine_on_the_demo_data(tiny_model_dir, demo_dir, tm
     else:
         assert code == 2 and "no written question passed the filters" in captured.err
         assert not (out / "train.parquet").exists()
+
+
+def test_a_missing_seed_dataset_is_named_before_the_model_loads(tiny_model_dir, tmp_path, capsys, monkeypatch):
+    import megatron_mmupt.synthesis.synthesizer as synthesizer
+
+    monkeypatch.setattr(synthesizer, "open_engine", lambda *a, **k: pytest.fail("the engine was opened"))
+    code = main(["synthesize", "--method", "direct", "--model", str(tiny_model_dir), "--data",
+                 str(tmp_path / "missing.parquet"), "--out", str(tmp_path / "o")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "seed_data.path=" in err and "does not exist" in err
+    assert not (tmp_path / "o").exists()
