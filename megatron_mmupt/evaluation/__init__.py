@@ -2,7 +2,8 @@
 
 Both go the same way: prompts -> ``generation`` (n samples per question through any rollout engine) ->
 ``grading`` (the reward stage's extraction and equivalence against the labels) -> ``metrics`` (pass@1, maj@n,
-breakdowns). ``docs/evaluation.md`` describes the command, the benchmarks and the metrics.
+breakdowns). The engine comes from ``rollout.offline.open_engine`` (local, SGLang servers, or a running server).
+``docs/evaluation.md`` describes the command, the benchmarks and the metrics.
 
 | file | concept |
 |---|---|
@@ -14,7 +15,6 @@ breakdowns). ``docs/evaluation.md`` describes the command, the benchmarks and th
 | ``we_math.py`` | We-Math's step levels and four-dimensional metrics |
 | ``cache.py`` | the per-question JSON Lines cache that makes an interrupted run resume |
 | ``model_source.py`` | ``--model``: an HF folder or a training checkpoint (export or conversion); fingerprint |
-| ``engines.py`` | the rollout engine an evaluation samples through (local, SGLang, a running server) |
 | ``runner.py`` | ``EvalConfig``, overrides, ``run_eval``: the command's flow |
 | ``report.py`` | ``results.json``, ``results.md``, ``results.png`` |
 | ``heldout.py`` | ``HeldOutEval``: the evaluation during training (``eval.*`` of a run) |
