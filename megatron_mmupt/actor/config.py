@@ -46,9 +46,9 @@ class ActorConfig(Configurable.Config):
     recompute: Literal["none", "selective", "full"] = "none"
     """Activation recompute: ``selective`` (attention core), ``full`` (every layer); trades compute for memory."""
     distributed_optimizer: bool = False
-    """Shard optimizer state and the fp32 master weights over data-parallel ranks (Megatron's ZeRO-1). Trains,
-    but resuming into a fresh distributed optimizer fails in megatron-core 0.16 (its ``state_dict`` needs a
-    step taken), so checkpoints are written with the plain optimizer by default."""
+    """Shard optimizer state and the fp32 master weights over data-parallel ranks (Megatron's ZeRO-1).
+    Checkpoints save and resume exactly with it (``dp_reshardable`` format; ``actor/megatron/dist_state.py``
+    works around megatron-core 0.16's handling of torch Adam's ``step``)."""
     freeze_vision: bool = False
     """Keep the vision tower fixed (the reference trains it)."""
 

@@ -31,9 +31,7 @@ def qwen2_5_vl_7b_mmr1() -> RunConfig:
     (4 per rollout step); vision tower trained. One node of 8 GPUs: the actor at TP=4 x DP=2 (bf16), two
     SGLang engines of TP=4 colocated with it. Memory (``megatron-mmupt train --dry-run``, docs/deploy.md): full
     recompute (the reference checkpoints activations too) and the distributed optimizer bring the most loaded
-    GPU to about 63 of 80 GiB; without them it needs 99. Resuming into the distributed optimizer fails in
-    megatron-core 0.16 (``ActorConfig.distributed_optimizer``): for a run that must resume, ``actor.distributed_optimizer=false
-    rollout.sglang.mem_fraction_static=0.85`` plans at 76.9 of 80 GiB. Paths are placeholders for local copies:
+    GPU to about 63 of 80 GiB; without them it needs 99. Paths are placeholders for local copies:
     ``actor.model=/models/Qwen2.5-VL-7B-Instruct data.processor=/models/Qwen2.5-VL-7B-Instruct
     data.source.path=/data/MMR1/train.parquet``.
     """

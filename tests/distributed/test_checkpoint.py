@@ -13,7 +13,10 @@ One spawn runs every scenario in order, on the demo data and the tiny model; the
   other tensors (vision tower frozen);
 * resharding: ``resharded`` at TP=1 (2 data-parallel replicas) loads step 4, weights only, then with its
   optimizer; its HF-named weights equal resumed's bit for bit and one more step agrees with resumed's step 5;
-  ``convert mcore-to-hf`` exports the folder as is.
+  ``convert mcore-to-hf`` exports the folder as is;
+* the distributed optimizer (TP=1, its state sharded over the 2 data-parallel ranks): 4 steps straight equal
+  2 steps + save + resume into a fresh actor + 2 steps, bit for bit (megatron-core 0.16 with torch's Adam
+  needs ``dist_state``'s step handling for this).
 """
 
 from __future__ import annotations
@@ -39,7 +42,10 @@ TEMPERATURE = 0.7
 class _Run:
     """An actor and its prompt pipeline at one layout; ``step`` draws prompts, responses and rewards."""
 
-    def __init__(self, model_dir: str, data_dir: str, tp: int, seed: int, freeze_vision: bool = False) -> None:
+    def __init__(
+        self, model_dir: str, data_dir: str, tp: int, seed: int, freeze_vision: bool = False,
+        distributed_optimizer: bool = False,
+    ) -> None:  # fmt: skip
         from megatron_mmupt.actor.megatron.actor import MegatronActor, OptimizerConfig
         from megatron_mmupt.actor.megatron.distributed import init_parallel
         from megatron_mmupt.algorithm.config import AlgorithmConfig, KLConfig
@@ -53,6 +59,7 @@ class _Run:
         config = MegatronActor.Config(
             model=model_dir, parallel=parallel, micro_batch_size=2, spec="local",
             optimizer=OptimizerConfig(lr=1e-3, clip_grad=1.0), freeze_vision=freeze_vision,
+            distributed_optimizer=distributed_optimizer,
         )  # fmt: skip
         self.actor = config.build(groups=init_parallel(parallel), algorithm=self.algorithm)
         self.processors = load_processors(model_dir)
@@ -178,6 +185,31 @@ def _worker(rank: int, world_size: int, model_dir: str, other_model_dir: str, da
     exported = Path(root) / "hf-step4"
     mcore_to_hf(ckpts / "step_000004", exported, parallel=ParallelConfig(tensor_degree=1))
     out["exported"] = str(exported)
+    del resharded
+    out |= _distributed_optimizer_resume(model_dir, data_dir, Path(root) / "distributed-optimizer")
+    return out
+
+
+def _distributed_optimizer_resume(model_dir: str, data_dir: str, ckpts: Path) -> dict:
+    from megatron_mmupt.actor.megatron.dist_state import _native_adams
+    from megatron_mmupt.checkpoint.checkpointer import load_checkpoint, save_checkpoint
+
+    def run(seed: int) -> _Run:
+        return _Run(model_dir, data_dir, tp=1, seed=seed, distributed_optimizer=True)
+
+    straight = run(0)
+    out = {"zero_straight": [straight.step() for _ in range(4)], "zero_straight_weights": straight.weights()}
+    del straight
+    first = run(0)
+    first.step(), first.step()
+    save_checkpoint(ckpts, 2, first.actor, {"data": first.pipeline.state_dict()}, keep_last=1)
+    del first
+    resumed = run(5)
+    resumed.pipeline.load_state_dict(load_checkpoint(ckpts, resumed.actor)["data"])
+    adam = _native_adams(resumed.actor.optimizer)[0]
+    out["zero_loaded_steps"] = sorted({float(state["step"]) for state in adam.state.values()})
+    out["zero_resumed"] = [resumed.step() for _ in range(2)]
+    out["zero_resumed_weights"] = resumed.weights()
     return out
 
 
@@ -254,6 +286,15 @@ def test_load_at_tp1_reshards_model_and_optimizer(runs):
         updates = {n: (rank["tp2_hf_step5"][n] - tp2[n], rank["tp1_hf_step5"][n] - tp1[n]) for n in tp2}
         assert max(float(u2.abs().max()) for u2, _ in updates.values()) > 5e-4  # Adam moves weights by ~lr
         assert max(float((u1 - u2).abs().max()) for u2, u1 in updates.values()) < 1e-6
+
+
+def test_distributed_optimizer_resumes_exactly(runs):
+    for rank in runs:
+        assert rank["zero_loaded_steps"] == [2.0]  # Adam's bias correction continues from step 2
+        assert rank["zero_resumed"] == rank["zero_straight"][2:]
+        straight, resumed = rank["zero_straight_weights"], rank["zero_resumed_weights"]
+        assert [k for k, v in straight.items() if not torch.equal(v, resumed[k])] == []
+    assert runs[0]["zero_straight"][2] != runs[0]["zero_straight"][3]
 
 
 def test_convert_mcore_to_hf_reads_a_training_checkpoint(runs):

@@ -58,6 +58,7 @@ def load_actor_state(actor: MegatronActor, folder: Path, *, with_optimizer: bool
     if with_optimizer:
         with torch.no_grad():
             actor.optimizer.load_state_dict(state["optimizer"])
+        _restore_adam_steps(actor.optimizer)
 
 
 def checkpoint_metadata(actor: MegatronActor) -> CheckpointMetadata:
@@ -92,8 +93,57 @@ def _sharded_state(actor: MegatronActor, *, loading: bool, with_optimizer: bool)
     model = actor.unwrapped.sharded_state_dict()
     if not with_optimizer:
         return {"model": model}
+    _prime_native_adam_state(actor.optimizer)
     optimizer = actor.optimizer.sharded_state_dict(model, is_loading=loading, metadata=OPTIMIZER_METADATA)
     return {"model": model, "optimizer": optimizer}
+
+
+def _native_adams(optimizer: Any) -> list[torch.optim.Optimizer]:
+    """The plain ``torch.optim.Adam``/``AdamW`` inside Megatron's (chained) distributed optimizers."""
+    from megatron.core.optimizer.distrib_optimizer import DistributedOptimizer
+
+    parts = getattr(optimizer, "chained_optimizers", [optimizer])
+    inner = [p.optimizer for p in parts if isinstance(p, DistributedOptimizer)]
+    return [o for o in inner if type(o) in (torch.optim.Adam, torch.optim.AdamW)]
+
+
+def _prime_native_adam_state(optimizer: Any) -> None:
+    """Give a fresh torch Adam inside the distributed optimizer the state its first step would create.
+
+    NOTE: megatron-core 0.16's ``DistributedOptimizer.state_dict`` reads each parameter's ``step`` when neither
+    Transformer Engine's nor apex's fused Adam is installed (CPU machines, GPUs without them), and asserts on a
+    fresh optimizer, whose torch Adam creates its state lazily at the first step. So a resume (which asks a fresh
+    optimizer for its sharded state) and a save before any step both failed. The state set here (step 0, zero
+    moments) is exactly what torch's ``Adam._init_group`` would create, so the first step is unchanged, and a
+    load overwrites it anyway. Fused Adams keep ``step`` in their param groups and need none of this.
+    """
+    for adam in _native_adams(optimizer):
+        for group in adam.param_groups:
+            for param in group["params"]:
+                if not adam.state[param]:
+                    adam.state[param] = {
+                        "step": torch.zeros((), dtype=torch.float32),
+                        "exp_avg": torch.zeros_like(param, memory_format=torch.preserve_format),
+                        "exp_avg_sq": torch.zeros_like(param, memory_format=torch.preserve_format),
+                    }
+
+
+def _restore_adam_steps(optimizer: Any) -> None:
+    """Set every parameter's Adam ``step`` from its param group, where the checkpoint's step was loaded.
+
+    NOTE: megatron-core 0.16's ``DistributedOptimizer.load_state_dict`` (native torch Adam) restores ``step``
+    from the checkpoint's param groups, then loads the ``dp_reshardable`` parameter state, where ``step`` is a
+    non-persistent object: the value the *request* held (this fresh optimizer's 0) is copied back over it.
+    The resumed run would then redo Adam's bias correction from step 1. It also puts one shared ``step`` tensor
+    into every parameter's state, which torch's foreach Adam would advance once per parameter per step. Each
+    parameter gets its own tensor with the saved step, torch's own layout.
+    """
+    for adam in _native_adams(optimizer):
+        for group in adam.param_groups:
+            if "step" not in group:
+                continue
+            for param in group["params"]:
+                adam.state[param]["step"] = torch.tensor(float(group["step"]), dtype=torch.float32)
 
 
 def _raise_on_mismatch(folder: Path, missing: set[str], unexpected: set[str], fix: str) -> None:
