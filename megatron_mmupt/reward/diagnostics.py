@@ -9,8 +9,11 @@ Labels never enter the reward (except in mode ``supervised``); they only measure
 * ``label/maj_at_k``: share of labeled groups whose majority answer is right (ties: first seen).
 
 The vote itself: ``vote/majority_ratio`` (majority share of the G samples, averaged over groups),
-``vote/answer_rate`` (samples with an answer), ``vote/distinct_answers`` (classes per group) and the
-skipped groups by reason. A collapsing policy shows ``majority_ratio`` -> 1 and ``distinct_answers`` -> 1.
+``vote/answer_rate`` (samples with an answer), ``vote/distinct_answers`` (classes per group),
+``vote/answer_entropy`` (entropy of each group's answers in nats, averaged; :attr:`Vote.answer_entropy`),
+``vote/unanimous_rate`` (share of groups where all G samples give one answer) and the skipped groups by
+reason. A collapsing policy shows ``majority_ratio`` -> 1, ``distinct_answers`` -> 1, ``answer_entropy`` -> 0
+and ``unanimous_rate`` -> 1 (``trainer/collapse_guard.py`` watches them).
 """
 
 from __future__ import annotations
@@ -60,6 +63,8 @@ class RewardBatch:
             "vote/majority_ratio": _mean([v.majority_share for v in votes]),
             "vote/answer_rate": sum(v.num_valid for v in votes) / num_samples if num_samples else float("nan"),
             "vote/distinct_answers": _mean([float(v.num_distinct) for v in votes]),
+            "vote/answer_entropy": _mean([v.answer_entropy for v in votes]),
+            "vote/unanimous_rate": _mean([float(v.is_unanimous) for v in votes]),
             "vote/skipped_groups": float(sum(s.is_skipped for s in statuses)),
         }
         for status in GroupStatus:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import enum
+import math
 from collections.abc import Sequence
 from typing import Literal
 
@@ -78,6 +79,22 @@ class Vote:
     @property
     def majority_share(self) -> float:
         return self.majority_count / self.num_samples
+
+    @property
+    def answer_entropy(self) -> float:
+        """Shannon entropy (nats) of the G samples over answer classes, unanswered samples as one more outcome.
+
+        0 when every sample gives the same answer (or none answers); ``log G`` when all G differ. A collapsing
+        policy drives it to 0 on every group; it is the answer-level (semantic) entropy that EMPO minimizes
+        (Zhang et al. 2025, arXiv 2504.05812).
+        """
+        counts = [*self.class_sizes, self.num_samples - self.num_valid]
+        return -sum(c / self.num_samples * math.log(c / self.num_samples) for c in counts if c)
+
+    @property
+    def is_unanimous(self) -> bool:
+        """Every sample answered, all with the same answer: the group teaches GRPO nothing."""
+        return self.num_distinct == 1 and self.num_valid == self.num_samples
 
     def share(self, sample: int) -> float:
         """Fraction of the G samples that agree with ``sample``'s answer (0 when it has none)."""

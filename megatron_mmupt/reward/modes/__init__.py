@@ -1,6 +1,16 @@
-"""Reward modes: ``majority`` (MM-UPT), ``vote_share``, ``supervised`` (labels), ``reference`` (MM-UPT's exact code path)."""
+"""Reward modes, one per file: ``majority`` (MM-UPT), ``vote_share`` (EMPO's answer-cluster probability),
+``margin_majority`` (narrow majorities down-weighted), ``majority_certainty`` (self-certainty inside the vote's
+classes), ``supervised`` (labels), ``reference`` (MM-UPT's exact code path). All but ``supervised`` read no label.
+"""
 
-from megatron_mmupt.reward.modes import majority, reference, supervised, vote_share  # noqa: F401  (registration)
+from megatron_mmupt.reward.modes import (  # noqa: F401  (registration)
+    majority,
+    majority_certainty,
+    margin_majority,
+    reference,
+    supervised,
+    vote_share,
+)
 from megatron_mmupt.reward.modes.registry import REWARD_MODES, RewardMode
 
 __all__ = ["REWARD_MODES", "RewardMode"]

@@ -1,3 +1,5 @@
+import math
+
 import pytest
 
 from megatron_mmupt.config.configurable import ConfigError
@@ -39,6 +41,15 @@ def test_min_vote_share_counts_all_samples():
     # 2 of 4 agree (0.5); the two unanswered samples count against the share.
     assert vote([0, 0, None, None], min_vote_share=0.6).status is GroupStatus.LOW_SHARE
     assert vote([0, 0, None, None], min_vote_share=0.5).status is GroupStatus.SCORED
+
+
+def test_answer_entropy_and_unanimity():
+    assert vote([0, 0, 0, 0]).answer_entropy == 0.0 and vote([0, 0, 0, 0]).is_unanimous
+    assert vote([0, 1, 2, 3]).answer_entropy == pytest.approx(math.log(4))
+    # two answers and the unanswered pair as one outcome: shares 0.25, 0.25, 0.5
+    assert vote([0, 1, None, None]).answer_entropy == pytest.approx(1.5 * math.log(2))
+    assert not vote([0, 0, 0, None]).is_unanimous  # a sample failed to answer: not agreement
+    assert vote([None, None]).answer_entropy == 0.0 and not vote([None, None]).is_unanimous
 
 
 def test_class_ids_must_be_in_first_seen_order():

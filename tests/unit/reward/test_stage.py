@@ -129,6 +129,11 @@ def test_metrics_match_a_hand_computation(stage):
     assert m["vote/majority_ratio"] == pytest.approx((0.5 + 0.75 + 0.0) / 3)
     assert m["vote/answer_rate"] == pytest.approx(7 / 12)
     assert m["vote/distinct_answers"] == pytest.approx((2 + 2 + 0) / 3)
+    # a: classes {1: 2, 2: 1} + 1 unanswered; b: {5: 1, 6: 3}; c: all unanswered (one outcome, entropy 0)
+    entropy_a = -(0.5 * math.log(0.5) + 2 * 0.25 * math.log(0.25))
+    entropy_b = -(0.25 * math.log(0.25) + 0.75 * math.log(0.75))
+    assert m["vote/answer_entropy"] == pytest.approx((entropy_a + entropy_b + 0.0) / 3)
+    assert m["vote/unanimous_rate"] == 0.0
     assert (m["vote/skipped_groups"], m["vote/skipped_no_answer"]) == (1, 1)
     assert m["label/groups"] == 2
     assert m["label/label_accuracy"] == pytest.approx(0.5)
