@@ -41,6 +41,7 @@ def train(config: RunConfig, *, resume: bool = False) -> dict[str, float]:
     with ray_session(config.cluster, num_cpus=cpus + config.rollout.num_engines * config.rollout.cpus_per_engine), \
             contextlib.ExitStack() as cleanup:  # fmt: skip
         prompts, reward = config.data.build(), config.reward.build()
+        guard = config.guard.build()  # label-free collapse signals; lowers the learning signal when they alarm
         cleanup.callback(reward.close)
         actor = ActorGroup.launch(
             config.actor, config.algorithm, config.cluster, world_size=config.trainer.world_size, seed=config.seed
@@ -76,13 +77,14 @@ def train(config: RunConfig, *, resume: bool = False) -> dict[str, float]:
                 experience = collect_experience(batch, groups, rewards, pad_token_id=prompts.processors.pad_token_id)
             with timer.stage("logprobs"):
                 train_batch, batch_metrics = rl.prepare(actor, experience, config)
+                train_batch, guard_metrics = guard.step(step, train_batch, rewards, groups)
             with timer.stage("update"):
                 actor_metrics = rl.update(actor, experience, train_batch, config)
             with timer.stage("sync"):
                 if colocated:
                     rollout.resume_memory_occupation()
                 sync_weights(actor, rollout, config, version=step)
-            last = rewards.metrics() | batch_metrics | actor_metrics | rollout_metrics(groups)
+            last = rewards.metrics() | batch_metrics | guard_metrics | actor_metrics | rollout_metrics(groups)
             if heldout.due(step, config.trainer.num_steps):
                 with timer.stage("eval"):
                     last |= heldout.run(rollout)
@@ -94,6 +96,8 @@ def train(config: RunConfig, *, resume: bool = False) -> dict[str, float]:
                 num_response_tokens=experience.num_response_tokens, rollout_seconds=times["time/rollout"],
             )  # fmt: skip
             logger.log(step, last)
+            if guard.stopped:  # guard.action=stop or guard.stop_after: the warning above says why
+                break
         return last
 
 

@@ -21,6 +21,7 @@ from megatron_mmupt.observability.logger import MetricsLogger
 from megatron_mmupt.parallel.cluster import ClusterConfig
 from megatron_mmupt.reward.stage import RewardStage
 from megatron_mmupt.rollout.config import RolloutConfig
+from megatron_mmupt.trainer.collapse_guard import CollapseGuard
 
 
 @dataclasses.dataclass(kw_only=True, slots=True)
@@ -58,6 +59,8 @@ class RunConfig(ConfigNode):
     """The vote-reward stage: extraction, equivalence, vote, reward mode, format term."""
     algorithm: AlgorithmConfig = dataclasses.field(default_factory=AlgorithmConfig)
     """The GRPO objective: advantages, policy loss, KL, aggregation, filters."""
+    guard: CollapseGuard.Config = dataclasses.field(default_factory=CollapseGuard.Config)
+    """The consensus-collapse guard: label-free collapse signals, thresholds, and what an alarmed step does."""
     actor: ActorConfig = dataclasses.field(default_factory=ActorConfig)
     """The Megatron-Core actor: model folder, TP/PP, optimizer, micro-batches, precision."""
     rollout: RolloutConfig = dataclasses.field(default_factory=RolloutConfig)
@@ -96,6 +99,12 @@ class RunConfig(ConfigNode):
                 warnings.warn(
                     f"reward.mode={reward.mode} does not vote, so {', '.join(inert)} has no effect", stacklevel=2
                 )
+        if reward.mode == "margin_majority" and self.algorithm.advantage.estimator == "grpo":
+            warnings.warn(
+                "reward.mode=margin_majority scales each group's rewards, which the grpo estimator's std "
+                "normalization cancels (it then equals majority); set algorithm.advantage.estimator=dr_grpo",
+                stacklevel=2,
+            )
         return self
 
     def _check_batch_shape(self) -> None:

@@ -1,16 +1,18 @@
 """``curves.png``: the main curves of a run, drawn from its ``metrics.jsonl``.
 
-A fixed grid of 2 x 4 panels (1600 x 800 pixels), one per question a run raises; a panel with no data says so:
+A fixed grid of 3 x 3 panels (1600 x 1200 pixels), one per question a run raises; a panel with no data says so:
 
 reward          ``reward/mean``
 vote            ``vote/majority_ratio`` (-> 1 when the policy collapses), ``vote/answer_rate``
 accuracy        ``label/pass_at_1``, ``label/maj_at_k``, ``label/label_accuracy`` (training batches with labels)
                 and the held-out ``eval/pass_at_1`` / ``eval/maj_at_<n>`` (sparse steps, with markers)
 response length ``response_length/mean`` / ``max``
-entropy         ``entropy/mean``
+entropy         ``entropy/mean`` (the policy's, in the update), ``entropy/sampled_tokens`` (estimated from the rollouts)
 KL              ``kl/mean`` (to the reference), ``policy/approx_kl`` (old -> new), ``mismatch/k3_kl`` (rollout -> train)
 time per stage  every top-level ``time/<stage>``, and ``time/step`` dashed
 throughput      ``perf/tokens_per_s``, ``perf/rollout_tokens_per_s``
+collapse guard  ``vote/answer_entropy``, ``vote/unanimous_rate``, ``guard/share_rise``, ``guard/entropy_ratio``,
+                ``guard/alarm`` (1 on the steps the guard alarmed; ``trainer/collapse_guard.py``)
 
 Drawn with matplotlib's object API on the Agg canvas (no pyplot, no global backend switch, safe off the main
 thread) and written atomically, so a viewer never sees half a PNG. ``python -m megatron_mmupt.observability.plot
@@ -28,7 +30,7 @@ from megatron_mmupt.observability.metrics_file import merge_steps, read_metrics
 from megatron_mmupt.utils.atomic import atomic_writer
 
 PLOT_FILE = "curves.png"
-FIGURE_SIZE_PX = (1600, 800)
+FIGURE_SIZE_PX = (1600, 1200)
 _DPI = 100
 
 
@@ -51,10 +53,14 @@ PANELS: tuple[tuple[str, Callable[[list[str]], list[str]]], ...] = (
     ("vote", _named("vote/majority_ratio", "vote/answer_rate")),
     ("accuracy", _accuracy),
     ("response length (tokens)", _named("response_length/mean", "response_length/max")),
-    ("entropy", _named("entropy/mean")),
+    ("entropy", _named("entropy/mean", "entropy/sampled_tokens")),
     ("KL", _named("kl/mean", "policy/approx_kl", "mismatch/k3_kl")),
     ("time per stage (s)", _stages),
     ("throughput (tokens/s)", _named("perf/tokens_per_s", "perf/rollout_tokens_per_s")),
+    (
+        "collapse guard",
+        _named("vote/answer_entropy", "vote/unanimous_rate", "guard/share_rise", "guard/entropy_ratio", "guard/alarm"),
+    ),
 )
 """``(title, keys to draw given all keys of the run)`` per panel, in grid order."""
 
@@ -72,7 +78,7 @@ def plot_curves(metrics_path: str | Path, out_path: str | Path | None = None) ->
     width, height = FIGURE_SIZE_PX
     fig = Figure(figsize=(width / _DPI, height / _DPI), dpi=_DPI, layout="constrained")
     FigureCanvasAgg(fig)
-    axes = fig.subplots(2, 4, squeeze=False).flat
+    axes = fig.subplots(3, 3, squeeze=False).flat
     for ax, (title, select) in zip(axes, PANELS, strict=True):
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("step", fontsize=8)

@@ -47,14 +47,26 @@ def steps(run_dir: Path) -> list[dict]:
     return [{k: v for k, v in r.items() if not k.startswith(VOLATILE) and k != "wall_time"} for r in rows]
 
 
-def test_train_tp1_writes_metrics_plot_and_checkpoint(ray_cluster, demo_dir, tiny_model_dir, tmp_path):
-    config = config_for(demo_dir, tiny_model_dir, tmp_path / "run", "trainer.num_steps=2")
+COLLAPSE_SIGNALS = ("vote/answer_entropy", "vote/unanimous_rate", "vote/distinct_answers", "entropy/sampled_tokens",
+                    "guard/majority_share", "guard/alarm", "guard/skipped_groups")  # fmt: skip
+
+
+def test_train_tp1_writes_metrics_plot_and_checkpoint(ray_cluster, demo_dir, tiny_model_dir, tmp_path, monkeypatch):
+    for name in ("WANDB_API_KEY", "WANDB_MODE", "WANDB_RUN_ID", "WANDB_RESUME"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("WANDB_DIR", "WANDB_CONFIG_DIR", "WANDB_CACHE_DIR", "WANDB_DATA_DIR", "WANDB_ARTIFACT_DIR"):
+        monkeypatch.setenv(name, str(tmp_path / "wandb-home" / name.lower()))  # offline, inside tmp_path
+    config = config_for(demo_dir, tiny_model_dir, tmp_path / "run", "trainer.num_steps=2", "logging.wandb=true")
     last = train(config)
     rows = steps(tmp_path / "run")
     assert [r["step"] for r in rows] == [0, 1, 2]
     assert "eval/pass_at_1" in rows[0] and "eval/pass_at_1" in rows[2]
     for key in ("reward/mean", "vote/majority_ratio", "actor/grad_norm", "mismatch/logprob_abs_diff_max"):
         assert key in rows[1], key
+    for key in COLLAPSE_SIGNALS:  # the collapse guard's signals and decisions, every step, in every sink
+        assert key in rows[1] and key in rows[2], key
+    (record,) = (tmp_path / "run" / "wandb").glob("offline-run-*/run-*.wandb")
+    assert all(key.encode() in record.read_bytes() for key in COLLAPSE_SIGNALS)
     assert rows[1]["actor/updates"] == 2.0
     assert rows[1]["mismatch/logprob_abs_diff_max"] < 1e-3  # engine and actor agree on the synced weights
     assert last["time/rollout"] > 0 and (tmp_path / "run" / "curves.png").stat().st_size > 10_000

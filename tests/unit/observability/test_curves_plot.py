@@ -26,6 +26,8 @@ def write_run(path, num_steps=30):
                 "time/train/logprobs": 10.0,
                 "time/step": 55.0,
                 "perf/tokens_per_s": 1500.0,
+                "vote/answer_entropy": 1.2 - 0.01 * step,
+                "guard/alarm": float(step > 25),
             },
         )
         if step % 10 == 0:  # held-out evaluation every 10 steps
@@ -33,7 +35,7 @@ def write_run(path, num_steps=30):
     f.close()
 
 
-@pytest.mark.slow  # importing matplotlib and drawing 8 panels: about 2-3 s on this 2-core machine
+@pytest.mark.slow  # importing matplotlib and drawing 9 panels: about 2-3 s on this 2-core machine
 def test_png_of_the_expected_size_next_to_the_metrics(tmp_path):
     metrics = tmp_path / "run" / "metrics.jsonl"
     write_run(metrics)
@@ -64,9 +66,13 @@ def test_panels_select_the_documented_keys():
         "time/train/logprobs",
         "time/step",
         "time/other",
+        "guard/alarm",
+        "vote/answer_entropy",
+        "entropy/sampled_tokens",
     ]
     select = dict(PANELS)
     assert select["accuracy"](keys) == ["label/pass_at_1", "eval/maj_at_8", "eval/pass_at_1"]
     assert select["time per stage (s)"](keys) == ["time/other", "time/rollout", "time/train", "time/step"]
-    assert select["reward"](keys) == ["reward/mean"] and select["entropy"](keys) == []
-    assert len(PANELS) == 8
+    assert select["reward"](keys) == ["reward/mean"] and select["entropy"](keys) == ["entropy/sampled_tokens"]
+    assert select["collapse guard"](keys) == ["vote/answer_entropy", "guard/alarm"]
+    assert len(PANELS) == 9

@@ -71,3 +71,9 @@ def test_label_free_modes_ignore_the_label(mode):
     (labeled,) = stage(mode).score_groups([group(*rollouts, answer="5")])
     assert labeled.rewards == unlabeled.rewards
 
+
+def test_margin_majority_with_grpo_warns_that_it_is_inert():
+    from megatron_mmupt.recipes import resolve_run_config
+
+    with pytest.warns(UserWarning, match="dr_grpo"):
+        resolve_run_config("demo", ["reward.mode=margin_majority"]).validate()

@@ -1,0 +1,54 @@
+"""What a label-free step shows of consensus collapse, read from its rollouts and votes alone (no label).
+
+The vote reward pays for agreement, and a constant answer is full agreement: a policy can reach it by answering
+every question alike (a tiny model trained with the vote reward at a high learning rate and no KL term did so
+within 120 steps: the vote reward rose from 0.59 to 1.0 while its accuracy fell to nothing). On the way
+the groups' answers narrow: the majority share rises, the answer entropy and the number of distinct answers fall,
+more groups become unanimous, and the policy's token entropy falls. :class:`CollapseSignals` holds one step's
+values; :class:`~megatron_mmupt.trainer.collapse_guard.CollapseGuard` follows them over the steps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from megatron_mmupt.reward.diagnostics import RewardBatch
+from megatron_mmupt.rollout.types import RolloutGroup
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CollapseSignals:
+    """One step's collapse signals, each a mean over the batch's groups (the vote's metrics of the same name).
+
+    Attributes:
+        majority_share: majority share of the G samples (``vote/majority_ratio``).
+        answer_entropy: entropy of each group's answers in nats (``vote/answer_entropy``; 0 = one answer).
+        distinct_answers: distinct answers per group (``vote/distinct_answers``).
+        unanimous_rate: share of groups whose G samples all give one answer (``vote/unanimous_rate``).
+        token_entropy: the sampling policy's entropy per response token, estimated by the mean ``-log p`` of the
+            sampled tokens (an unbiased one-sample estimate at the rollout temperature, top-p and suppressed
+            special tokens aside); ``None`` when the engine reported no log-probs.
+    """
+
+    majority_share: float
+    answer_entropy: float
+    distinct_answers: float
+    unanimous_rate: float
+    token_entropy: float | None
+
+    @classmethod
+    def measure(cls, rewards: RewardBatch, groups: Sequence[RolloutGroup]) -> CollapseSignals:
+        votes = [g.judgement.vote for g in rewards]
+        logprobs = [lp for g in groups for r in g.rollouts for lp in r.rollout_logprobs]
+        return cls(
+            majority_share=_mean([v.majority_share for v in votes]),
+            answer_entropy=_mean([v.answer_entropy for v in votes]),
+            distinct_answers=_mean([float(v.num_distinct) for v in votes]),
+            unanimous_rate=_mean([float(v.is_unanimous) for v in votes]),
+            token_entropy=-sum(logprobs) / len(logprobs) if logprobs else None,
+        )
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else float("nan")
