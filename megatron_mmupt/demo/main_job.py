@@ -100,6 +100,8 @@ def summarize(before: dict[str, float], runs: list[dict], config: RunConfig) -> 
         mine = [r for r in runs if r["mode"] == name]
         means[name] = {k: statistics.fmean(r["after"][k] for r in mine) for k in before} if mine else {}
         means[name] |= {f"gain_{k}": means[name][k] - before[k] for k in before} if mine else {}
+        if len(mine) > 1:  # the noise of the mean's gain: std over seeds (before/after are paired per question)
+            means[name] |= {f"std_gain_{k}": statistics.stdev(r["after"][k] for r in mine) for k in before}
     return {
         "task": "demo (rendered visual math), held-out split",
         "questions": questions,

@@ -18,6 +18,11 @@ def _delta(value: float) -> str:
     return f"{100 * value:+.1f}"
 
 
+def _gain(mean: dict, key: str) -> str:
+    spread = f" ± {100 * mean['std_gain_' + key]:.1f}" if f"std_gain_{key}" in mean else ""
+    return _delta(mean[f"gain_{key}"]) + spread
+
+
 def format_summary(summary: dict) -> str:
     """Held-out pass@1 / maj@n in percent: the base model, every run, the mean of each mode, and time per stage."""
     before = summary["before"]
@@ -41,9 +46,11 @@ def format_summary(summary: dict) -> str:
     for mode, mean in summary["mean_after"].items():
         if mean:
             lines.append(
-                f"| **{mode} (mean)** | | **{_pct(mean['pass_at_1'])}** | **{_delta(mean['gain_pass_at_1'])}** | "
-                f"**{_pct(mean[maj])}** | **{_delta(mean['gain_' + maj])}** |"
+                f"| **{mode} (mean)** | | **{_pct(mean['pass_at_1'])}** | **{_gain(mean, 'pass_at_1')}** | "
+                f"**{_pct(mean[maj])}** | **{_gain(mean, maj)}** |"
             )
+    if any("std_gain_pass_at_1" in mean for mean in summary["mean_after"].values()):
+        lines += ["", "Mean gains: mean ± standard deviation over the seeds."]
     lines += ["", "Seconds per stage, summed over each run's steps:", "", *_time_table(summary["runs"])]
     return "\n".join(lines)
 

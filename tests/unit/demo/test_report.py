@@ -1,0 +1,23 @@
+"""The main job's table: per-seed rows, and the mean gain of each mode with its spread over the seeds."""
+
+from megatron_mmupt.demo.main_job import summarize
+from megatron_mmupt.demo.report import format_summary
+from megatron_mmupt.recipes import resolve_run_config
+
+
+def run(mode, seed, pass_at_1, maj):
+    return {"mode": mode, "seed": seed, "after": {"pass_at_1": pass_at_1, "maj_at_8": maj}, "time": {"step": 1.0}}
+
+
+def test_mean_rows_carry_the_std_over_seeds():
+    before = {"pass_at_1": 0.30, "maj_at_8": 0.50, "questions": 1000.0}
+    runs = [run("label-free", 1, 0.33, 0.49), run("label-free", 2, 0.35, 0.51), run("supervised", 1, 0.36, 0.50)]
+    summary = summarize(before, runs, resolve_run_config("demo", []))
+    label_free = summary["mean_after"]["label-free"]
+    assert abs(label_free["gain_pass_at_1"] - 0.04) < 1e-12
+    assert abs(label_free["std_gain_maj_at_8"] - 0.0141421356) < 1e-9
+    assert "std_gain_pass_at_1" not in summary["mean_after"]["supervised"]  # one seed: no spread
+    table = format_summary(summary)
+    assert "| **label-free (mean)** | | **34.0** | **+4.0 ± 1.4** | **50.0** | **+0.0 ± 1.4** |" in table
+    assert "| **supervised (mean)** | | **36.0** | **+6.0** | **50.0** | **+0.0** |" in table
+    assert "mean ± standard deviation over the seeds" in table
