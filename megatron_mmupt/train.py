@@ -52,7 +52,7 @@ def train(config: RunConfig, *, resume: bool = False) -> dict[str, float]:
         heldout = HeldOutEval(config.eval, data=config.data, rollout_sampling=config.rollout.sampling)
         cleanup.callback(heldout.close)
         checkpoints = RunCheckpoints(config, run_dir)
-        start = checkpoints.restore(actor, prompts) if resume else 0
+        start = checkpoints.restore(actor, prompts, guard) if resume else 0
         logger = config.logging.build(
             run_dir=run_dir, total_steps=config.trainer.num_steps, resume_step=start, run_config=config.to_dict()
         )
@@ -89,7 +89,7 @@ def train(config: RunConfig, *, resume: bool = False) -> dict[str, float]:
                 with timer.stage("eval"):
                     last |= heldout.run(rollout)
             with timer.stage("checkpoint"):
-                checkpoints.maybe_save(step, actor, prompts)
+                checkpoints.maybe_save(step, actor, prompts, guard)
             times = timer.pop()
             last |= times | throughput_metrics(
                 num_tokens=experience.num_tokens, step_seconds=times["time/step"],

@@ -21,8 +21,8 @@ A user of label-free training has no labels to see it go wrong, so the guard wat
    row, any action becomes ``stop``.
 
 Every step logs ``guard/*`` (signals, each threshold's alarm, what was done) and an alarmed step warns with a
-:class:`CollapseWarning` line naming the signals. NOTE: the guard's state is not checkpointed; a resumed run
-takes a new baseline from its first steps.
+:class:`CollapseWarning` line naming the signals. The guard's state (averages, baseline, alarm streak) goes into
+the run's checkpoints (``state_dict``), so a resumed run decides what the uninterrupted one would have.
 """
 
 from __future__ import annotations
@@ -112,6 +112,19 @@ class CollapseGuard(Configurable):
         self._steps = 0
         self.alarmed_in_a_row = 0
         self.stopped = False
+
+    def state_dict(self) -> dict:
+        """What a resumed run needs to take the same decisions (plain floats: it goes into the trainer state)."""
+        return {
+            "smoothed": dict(self.smoothed), "baseline": dict(self.baseline),
+            "baseline_sums": dict(self._baseline_sums), "steps": self._steps,
+            "alarmed_in_a_row": self.alarmed_in_a_row, "stopped": self.stopped,
+        }  # fmt: skip
+
+    def load_state_dict(self, state: dict) -> None:
+        self.smoothed, self.baseline = dict(state["smoothed"]), dict(state["baseline"])
+        self._baseline_sums, self._steps = dict(state["baseline_sums"]), int(state["steps"])
+        self.alarmed_in_a_row, self.stopped = int(state["alarmed_in_a_row"]), bool(state["stopped"])
 
     def step(
         self, step: int, batch: TrainBatch, rewards: RewardBatch, groups: Sequence[RolloutGroup]

@@ -137,3 +137,21 @@ def test_token_entropy_ratio_alarms_when_the_policy_sharpens(reward):
 def test_bad_config_values_name_the_key(override, message):
     with pytest.raises(ConfigError, match=message):
         guard(override)
+
+
+def test_a_restored_guard_decides_as_the_uninterrupted_one(reward):
+    """The state goes into a checkpoint's JSON trainer state: a resumed run sees the same averages and alarms."""
+    import json
+
+    steps = [NARROW, MIXED, NARROW, CONSENSUS, CONSENSUS]
+    whole = guard("max_share_rise=0.1", "stop_after=3")
+    expected = [step(whole, reward, n, groups_of(*s))[1] for n, s in enumerate(steps, 1)]
+    first = guard("max_share_rise=0.1", "stop_after=3")
+    for n, s in enumerate(steps[:3], 1):
+        step(first, reward, n, groups_of(*s))
+    resumed = guard("max_share_rise=0.1", "stop_after=3")
+    resumed.load_state_dict(json.loads(json.dumps(first.state_dict())))
+    with pytest.warns(CollapseWarning):
+        after = [step(resumed, reward, n, groups_of(*s))[1] for n, s in enumerate(steps[3:], 4)]
+    assert after == expected[3:]
+    assert expected[-1]["guard/alarm"] == 1.0  # the restored baseline is what makes these steps alarm
