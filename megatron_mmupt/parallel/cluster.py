@@ -24,7 +24,13 @@ class ClusterConfig(ConfigNode):
     cpus_per_worker: float = 1.0
     """Ray CPUs of one actor worker; on CPU also its torch threads."""
     colocate: bool = True
-    """Engines share the actor's GPUs: engine memory is released during training, resumed for rollout."""
+    """Engines share the actor's GPUs (``parallel/placement.py``): the actor is offloaded to CPU while they
+    generate, their memory is released while it trains. ``false``: engines on GPUs of their own."""
+    offload_actor: bool = True
+    """Colocated runs: the actor's weights, gradients and optimizer state leave its GPU while the engines
+    generate (``trainer/gpu_sharing.py``); ``false`` keeps them there (the engines get less memory)."""
+    gpus_per_node: int = 0
+    """GPUs of one node, the size of each node's placement group; 0: those of the largest node Ray reports."""
     startup_timeout_s: float = 600.0
     """Limit for the actor's workers to join their process group."""
     gpu_memory_gib: float = 80.0
@@ -32,6 +38,7 @@ class ClusterConfig(ConfigNode):
 
     def __post_init__(self) -> None:
         check_range("cpus_per_worker", self.cpus_per_worker, 0.0)
+        check_range("gpus_per_node", self.gpus_per_node, 0, 1024)
         check_range("startup_timeout_s", self.startup_timeout_s, 1.0)
         check_range("gpu_memory_gib", self.gpu_memory_gib, 1.0)
 
