@@ -18,6 +18,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from megatron_mmupt.config.configurable import Configurable, check_range
 from megatron_mmupt.data.prompt_batch import PromptBatch
@@ -164,6 +165,17 @@ class EngineBalancer(Configurable):
         self._version = int(version)
         self._each(lambda e: e.update_weights(materialized, version=version))
         self._catch_up(lambda e: e.update_weights(materialized, version=version))
+
+    def weight_targets(self) -> list[tuple[int, Any]]:
+        """``(index, engine.weight_target())`` of every live engine, restarted ones included: the receivers of a
+        weight sync sent by the actor's ranks (``bridge/sync.py``); follow it with ``weights_synced``."""
+        return [(i, self.engines[i].weight_target()) for i in range(len(self.engines)) if i not in self._dead]
+
+    def weights_synced(self, indices: Iterable[int], *, version: int) -> None:
+        """Engines ``indices`` now serve ``version``: the balancer's version moves on, restarted ones rejoin."""
+        self._version = int(version)
+        for index in indices:
+            self._stale.discard(index)
 
     def update_weights_from_disk(self, path: str | Path, *, version: int) -> None:
         self._version = int(version)

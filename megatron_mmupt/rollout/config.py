@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
+from megatron_mmupt.bridge.sync_config import WeightSyncConfig
 from megatron_mmupt.config.configurable import ConfigNode, check_choice, check_positive, check_range
 from megatron_mmupt.rollout.balancer import EngineBalancer
 from megatron_mmupt.rollout.engine import SamplingConfig
@@ -31,6 +32,8 @@ class RolloutConfig(ConfigNode):
     """Retries of prompts whose engine died."""
     weight_bucket_bytes: int = 256 << 20
     """Size of one bucket of a weight sync (the bridge streams the actor's weights in HF naming)."""
+    weight_sync: WeightSyncConfig = dataclasses.field(default_factory=WeightSyncConfig)
+    """How weights go from the actor's ranks to the engines: transport, check mode."""
     cpus_per_engine: float = 1.0
     """Ray CPUs of one engine actor; torch threads of a local engine on CPU follow it."""
 
@@ -39,3 +42,18 @@ class RolloutConfig(ConfigNode):
         check_range("num_engines", self.num_engines, 1, 4096)
         check_positive("weight_bucket_bytes", self.weight_bucket_bytes)
         check_positive("cpus_per_engine", self.cpus_per_engine)
+
+    @property
+    def gpus_per_engine(self) -> int:
+        """GPUs one engine spans: SGLang's TP size; a local engine uses one."""
+        return self.sglang.tp_size if self.engine == "sglang" else 1
+
+    @property
+    def uses_gpus(self) -> bool:
+        """Whether the engines run on GPUs (SGLang always; a local engine unless its device is the CPU)."""
+        return self.engine == "sglang" or self.local.device != "cpu"
+
+    @property
+    def served_model(self) -> str:
+        """The HF folder the engines serve (empty: the actor's model, filled in by the caller)."""
+        return self.sglang.model_path if self.engine == "sglang" else self.local.model_path

@@ -29,6 +29,7 @@ import torch
 
 from megatron_mmupt.config.configurable import ConfigError, ConfigNode, check_positive, check_range
 from megatron_mmupt.data.prompt_batch import PromptBatch
+from megatron_mmupt.rollout.errors import EngineError, EnginePaused, EngineUnavailable, WeightUpdateError
 from megatron_mmupt.rollout.types import RolloutGroup
 from megatron_mmupt.utils.errors import InputError
 
@@ -37,24 +38,10 @@ NamedTensor = tuple[str, torch.Tensor]
 WeightBucket = list[NamedTensor]
 """One bucket of a weight sync, as the bridge yields it; a sync is an iterable of buckets plus a version."""
 
+__all__ = ["EngineError", "EnginePaused", "EngineUnavailable", "WeightUpdateError"]  # re-exported (errors.py)
+
 GREEDY_TEMPERATURE = 1e-6
 """Temperatures below this sample greedily (SGLang's rule: ``temperature < 1e-6`` means ``top_k = 1``)."""
-
-
-class EngineError(RuntimeError):
-    """A rollout engine failed to do what was asked; the message names the engine and the request."""
-
-
-class EngineUnavailable(EngineError):
-    """The engine is dead, unreachable or timed out; a balancer may restart it and retry elsewhere."""
-
-
-class EnginePaused(EngineError):
-    """``generate`` was called between ``pause_generation`` and ``continue_generation``."""
-
-
-class WeightUpdateError(ValueError):
-    """A weight update named an unknown tensor or had a wrong shape; no weight was changed."""
 
 
 class MemoryTag(enum.StrEnum):

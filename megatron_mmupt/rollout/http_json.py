@@ -15,7 +15,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from megatron_mmupt.rollout.engine import EngineError, EngineUnavailable
+from megatron_mmupt.rollout.errors import EngineError, EngineUnavailable
 
 
 class EngineRequestError(EngineError):

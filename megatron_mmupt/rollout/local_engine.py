@@ -30,6 +30,7 @@ from megatron_mmupt.rollout.engine import (
     MemoryTag,
     SamplingConfig,
     WeightBucket,
+    WeightUpdateError,
     check_batch,
     memory_tags,
     sample_seed,
@@ -199,6 +200,16 @@ class LocalEngine(Configurable):
     @property
     def weight_version(self) -> int:
         return self._weight_version
+
+    def get_weights_by_name(self, name: str, truncate_size: int = 100) -> list[float]:
+        """The first ``truncate_size`` values of weight ``name`` (a checkpoint or module name), flattened: what
+        SGLang's ``/get_weights_by_name`` answers, for checking a weight sync."""
+        module_name = self.names.resolve(name)
+        if module_name is None:
+            raise WeightUpdateError(f"the model has no weight {name!r}{self.names.suggest(name)}")
+        with self._lock:
+            values = self.names.parameters[module_name].detach().flatten()[:truncate_size]
+            return values.float().cpu().tolist()
 
     # --- control ------------------------------------------------------------------------------------
 

@@ -1,8 +1,9 @@
 """Local engines as Ray actors, and the one function that starts a run's engines (local or SGLang).
 
 A ``LocalEngine`` lives in its own Ray actor so that rollout and training are separate processes, as on a
-cluster; ``RemoteLocalEngine`` is the ``RolloutEngine`` the trainer holds. It is picklable (a Ray handle), so
-the actor's first rank can push weight buckets to the engine directly, without passing through the driver.
+cluster; ``RemoteLocalEngine`` is the ``RolloutEngine`` the trainer holds. Its ``weight_target()`` is picklable
+(a Ray handle), so the actor's first rank puts weight buckets into Ray's object store and the engine fetches
+them from there: the driver never holds them.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import torch
 
 from megatron_mmupt.data.prompt_batch import PromptBatch
+from megatron_mmupt.parallel.run_placement import RunPlacement
 from megatron_mmupt.rollout.balancer import EngineBalancer
 from megatron_mmupt.rollout.config import RolloutConfig
 from megatron_mmupt.rollout.engine import (
@@ -42,6 +44,28 @@ class _LocalEngineActor:
     def weight_version(self) -> int:
         return self.engine.weight_version
 
+    def update_weights_from_objects(self, refs: list[Any], version: int) -> None:
+        """Buckets put into Ray's object store by the sender (an actor rank), fetched here one by one."""
+        import ray
+
+        self.engine.update_weights((ray.get(ref) for ref in refs), version=version)
+
+
+@dataclasses.dataclass(frozen=True)
+class LocalEngineTarget:
+    """A local engine's Ray actor as a weight sender reaches it (picklable: handed to the actor's ranks).
+
+    ``submit_*`` return Ray object refs, so a sender updates several engines at once and waits for all.
+    """
+
+    actor: Any
+
+    def submit_objects(self, refs: list[Any], *, version: int) -> Any:
+        return self.actor.update_weights_from_objects.remote(refs, version)
+
+    def submit_disk(self, path: str, *, version: int) -> Any:
+        return self.actor.call.remote("update_weights_from_disk", path, version=version)
+
 
 @dataclasses.dataclass
 class RemoteLocalEngine:
@@ -66,6 +90,13 @@ class RemoteLocalEngine:
 
     def update_weights_from_disk(self, path: str | Path, *, version: int) -> None:
         self._call("update_weights_from_disk", str(path), version=version)
+
+    def weight_target(self) -> LocalEngineTarget:
+        """How the actor's ranks send weights to this engine (``bridge/transports``)."""
+        return LocalEngineTarget(self.actor)
+
+    def get_weights_by_name(self, name: str, truncate_size: int = 100) -> list[float]:
+        return self._call("get_weights_by_name", name, truncate_size)
 
     def release_memory_occupation(self, tags: Sequence[MemoryTag] | None = None) -> None:
         self._call("release_memory_occupation", tags)
@@ -98,34 +129,46 @@ class RemoteLocalEngine:
 
 
 def launch_local_engines(
-    num_engines: int, config: LocalEngine.Config, *, num_cpus: float, num_gpus: float = 0.0
-) -> list[RemoteLocalEngine]:
-    """``num_engines`` Ray actors with a ``LocalEngine`` each; Ray must be initialized by the caller."""
+    num_engines: int, config: LocalEngine.Config, *, num_cpus: float, placement: RunPlacement | None = None,
+    first: int = 0,
+) -> list[RemoteLocalEngine]:  # fmt: skip
+    """``num_engines`` Ray actors with a ``LocalEngine`` each; Ray must be initialized by the caller.
+
+    With a ``placement``, engine ``first + i`` goes where ``placement.engine_options`` puts it (a GPU share on a
+    GPU run); without one, each asks for ``num_cpus`` CPUs.
+    """
     import ray
 
-    actor_class = ray.remote(num_cpus=num_cpus, num_gpus=num_gpus)(_LocalEngineActor)
+    actor_class = ray.remote(_LocalEngineActor)
     threads = max(1, round(num_cpus))
-    engines = [RemoteLocalEngine(actor_class.remote(config, threads)) for _ in range(num_engines)]
+    engines = []
+    for i in range(first, first + num_engines):
+        options = placement.engine_options(i) if placement else {"num_cpus": num_cpus, "num_gpus": 0}
+        engines.append(RemoteLocalEngine(actor_class.options(**options).remote(config, threads)))
     for engine in engines:  # surfaces a bad model folder now, not at the first rollout
         engine.health()
     return engines
 
 
 def launch_rollout(
-    config: RolloutConfig, *, model_path: str, seed: int, gpus_per_engine: float = 0.0
+    config: RolloutConfig, *, model_path: str, seed: int, placement: RunPlacement | None = None
 ) -> EngineBalancer:
     """The run's engines behind one balancer: ``config.engine`` picks local engines or SGLang servers."""
     if config.engine == "local":
         local = dataclasses.replace(config.local, model_path=config.local.model_path or model_path)
 
-        def start_local(_: int) -> RolloutEngine:
-            return launch_local_engines(1, local, num_cpus=config.cpus_per_engine, num_gpus=gpus_per_engine)[0]
+        def start_local(index: int) -> RolloutEngine:
+            return launch_local_engines(1, local, num_cpus=config.cpus_per_engine, placement=placement, first=index)[0]
 
         engines = [start_local(i) for i in range(config.num_engines)]
         return EngineBalancer(config.balancer, engines=engines, restart=start_local)
     from megatron_mmupt.rollout.sglang_engine import launch_engines
 
     sglang = dataclasses.replace(config.sglang, model_path=config.sglang.model_path or model_path)
-    client = dataclasses.replace(config.client, model_path=config.client.model_path or model_path)
-    engines = launch_engines(config.num_engines, sglang, client, seed=seed, num_cpus=config.cpus_per_engine)
+    client = dataclasses.replace(
+        config.client, model_path=config.client.model_path or model_path, tp_size=config.sglang.tp_size
+    )
+    engines = launch_engines(
+        config.num_engines, sglang, client, seed=seed, num_cpus=config.cpus_per_engine, placement=placement
+    )
     return EngineBalancer(config.balancer, engines=engines, restart=lambda i: engines[i].restart())

@@ -6,10 +6,10 @@ library only (``http.server``, one thread per connection); samples are batched b
 
 Served: ``/generate``, ``/update_weights_from_disk``, ``/release_memory_occupation``,
 ``/resume_memory_occupation``, ``/pause_generation``, ``/continue_generation``, ``/flush_cache``, ``/health``,
-``/health_generate``, ``/model_info`` (and its old name ``/get_model_info``). Refused with a 400 that says
-why: ``/update_weights_from_tensor`` (its payload is CUDA-IPC handles that only a GPU process on the same host
-can open, and unpickling it is what SGLang's SafeUnpickler guards), ``/init_weights_update_group``,
-``/update_weights_from_distributed`` and ``/destroy_weights_update_group`` (NCCL).
+``/health_generate``, ``/model_info`` (and its old name ``/get_model_info``), and the weight endpoints of
+``server_weights``: ``/update_weights_from_tensor`` (shared-memory handles from a process on this host),
+``/init_weights_update_group``, ``/update_weights_from_distributed``, ``/destroy_weights_update_group``
+(a gloo group on CPU), ``/get_weights_by_name``.
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ from megatron_mmupt.config.configurable import ConfigError, Configurable, check_
 from megatron_mmupt.data.prompt_batch import Prompt
 from megatron_mmupt.rollout.engine import EngineError, WeightUpdateError
 from megatron_mmupt.rollout.local_engine import LocalEngine
-from megatron_mmupt.rollout.server_requests import PromptBuilder, fresh_seed, parse_generate
+from megatron_mmupt.rollout.server_requests import PromptBuilder, fresh_seed, parse_generate, parse_version
 from megatron_mmupt.rollout.server_scheduler import Job, Scheduler
+from megatron_mmupt.rollout.server_weights import WeightReceiver
 from megatron_mmupt.rollout.sglang_protocol import GenerateItem, RequestError, generate_response
 from megatron_mmupt.utils.errors import InputError
 
@@ -37,13 +38,6 @@ logger = logging.getLogger(__name__)
 
 PROMPT_CACHE_SIZE = 256
 """Prompts (tokenized, images processed) kept for the next samples of the same prompt."""
-GPU_ONLY_ROUTES = {
-    "/update_weights_from_tensor": "its payload is CUDA-IPC tensor handles that only a GPU process on the same host "
-    "can open; serve runs the CPU engine: use /update_weights_from_disk",
-    "/init_weights_update_group": "weight updates over an NCCL group need GPUs; use /update_weights_from_disk",
-    "/update_weights_from_distributed": "weight updates over an NCCL group need GPUs; use /update_weights_from_disk",
-    "/destroy_weights_update_group": "weight updates over an NCCL group need GPUs; no group exists",
-}
 
 
 class RolloutServer(Configurable):
@@ -67,6 +61,7 @@ class RolloutServer(Configurable):
         self.engine = engine if engine is not None else config.engine.build()
         self.prompts = _prompt_builder(self.engine)
         self.scheduler = Scheduler(self.engine, config.batch_window_s)
+        self.weights = WeightReceiver(self.engine)
         self._cache: collections.OrderedDict[tuple, Prompt] = collections.OrderedDict()
         self._cache_lock = threading.Lock()
         self.httpd = ThreadingHTTPServer((config.host, config.port), _Handler)
@@ -152,7 +147,7 @@ class RolloutServer(Configurable):
         path = body.get("model_path")
         if not isinstance(path, str) or not path:
             raise RequestError("model_path is required")
-        version = _version(body.get("weight_version"), self.engine.weight_version)
+        version = parse_version(body.get("weight_version"), self.engine.weight_version)
         abort = bool(body.get("abort_all_requests", False)) and not self.engine.paused
         if abort:
             self.engine.pause_generation("abort")
@@ -208,14 +203,6 @@ class RolloutServer(Configurable):
         }
 
 
-def _version(value: Any, current: int) -> int:
-    if value is None:
-        return current
-    if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
-        return int(value)
-    raise RequestError(f"weight_version={value!r}: serve keeps integer weight versions")
-
-
 def _prompt_builder(engine: LocalEngine) -> PromptBuilder:
     config = engine.model.config
     if getattr(config, "vision_config", None) is None:
@@ -238,6 +225,11 @@ ROUTES = {
     "/health_generate": lambda app, body: app.health(body),
     "/model_info": lambda app, body: app.model_info(body),
     "/get_model_info": lambda app, body: app.model_info(body),
+    "/update_weights_from_tensor": lambda app, body: app.weights.from_tensor(body),
+    "/init_weights_update_group": lambda app, body: app.weights.init_group(body),
+    "/update_weights_from_distributed": lambda app, body: app.weights.from_distributed(body),
+    "/destroy_weights_update_group": lambda app, body: app.weights.destroy_group(body),
+    "/get_weights_by_name": lambda app, body: app.weights.weights_by_name(body),
 }
 
 
@@ -260,9 +252,7 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         try:
             body = self._body()
-            if path in GPU_ONLY_ROUTES:
-                self._send(HTTPStatus.BAD_REQUEST, {"success": False, "message": f"{path}: {GPU_ONLY_ROUTES[path]}"})
-            elif path not in ROUTES:
+            if path not in ROUTES:
                 self._send(
                     HTTPStatus.NOT_FOUND, {"error": {"message": f"{path} is not served by megatron-mmupt serve"}}
                 )
@@ -298,6 +288,6 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def _error(path: str, error: Exception) -> dict[str, Any]:
-    if path.startswith("/update_weights"):  # weight endpoints answer {"success", "message"}
+    if path.startswith(("/update_weights", "/init_weights", "/destroy_weights")):  # {"success", "message"}
         return {"success": False, "message": str(error)}
     return {"error": {"message": str(error)}}

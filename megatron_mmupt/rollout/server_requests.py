@@ -214,3 +214,12 @@ class PromptBuilder:
             position = end
         pieces.append(ids[position:])
         return torch.cat(pieces)
+
+
+def parse_version(value: Any, current: int) -> int:
+    """An update's ``weight_version`` (``None``: unchanged); serve keeps integer versions."""
+    if value is None:
+        return current
+    if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
+        return int(value)
+    raise RequestError(f"weight_version={value!r}: serve keeps integer weight versions")

@@ -38,9 +38,11 @@ from megatron_mmupt.rollout.sglang_protocol import generate_request, rollout_fro
 from megatron_mmupt.rollout.sglang_transports import (
     DiskTransport,
     DistributedTransport,
+    ServerEndpoint,
     TensorTransport,
     WeightTransportConfig,
     build_transport,
+    update_from_disk,
 )
 from megatron_mmupt.rollout.token_policy import TokenPolicy, load_token_policy
 from megatron_mmupt.rollout.types import Rollout, RolloutGroup
@@ -63,6 +65,8 @@ class SGLangClient(Configurable):
         """Attempts after the first on a connection error, timeout or HTTP 5xx."""
         retry_backoff_s: float = 0.5
         """Wait before the first retry; doubles with each further one."""
+        tp_size: int = 1
+        """TP ranks of the server (a tensor weight update carries one payload per rank)."""
         max_concurrency: int = 64
         """``/generate`` requests in flight at once."""
         send_seeds: bool = False
@@ -75,7 +79,7 @@ class SGLangClient(Configurable):
         def __post_init__(self) -> None:
             if not self.url.startswith(("http://", "https://")):
                 raise ConfigError(f"url={self.url!r} must start with http:// or https://")
-            for key in ("request_timeout_s", "control_timeout_s", "max_concurrency"):
+            for key in ("request_timeout_s", "control_timeout_s", "max_concurrency", "tp_size"):
                 check_positive(key, getattr(self, key))
             check_range("max_retries", self.max_retries, 0, 100)
             check_range("retry_backoff_s", self.retry_backoff_s, 0.0)
@@ -177,8 +181,21 @@ class SGLangClient(Configurable):
 
     def update_weights_from_disk(self, path: str | Path, *, version: int) -> None:
         """The server loads the ``*.safetensors`` of ``path`` (a path as the *server* sees it)."""
-        body = {"model_path": str(path), "weight_version": str(version), "flush_cache": True}
-        _check_success(self.post("/update_weights_from_disk", body), "/update_weights_from_disk")
+        update_from_disk(self.endpoint, path, version=version)
+
+    @property
+    def endpoint(self) -> ServerEndpoint:
+        """This server for a weight sender in another process (the actor's ranks)."""
+        c = self.config
+        return ServerEndpoint(self.url, c.tp_size, c.control_timeout_s, c.max_retries, c.retry_backoff_s)
+
+    def get_weights_by_name(self, name: str, truncate_size: int = 100) -> list[float]:
+        """The first ``truncate_size`` values of weight ``name`` as the server holds it (SGLang implements this for
+        some model families only; it answers 400 for the others)."""
+        values = self.post("/get_weights_by_name", {"name": name, "truncate_size": truncate_size})
+        if not isinstance(values, list):
+            raise EngineError(f"/get_weights_by_name {name!r} answered {values!r}, not a list of values")
+        return [float(v) for v in values]
 
     @property
     def weight_version(self) -> int:
@@ -224,12 +241,6 @@ class SGLangClient(Configurable):
 
     def shutdown(self) -> None:
         """The client owns no server (``sglang_engine.SGLangServer`` does); nothing to stop."""
-
-
-def _check_success(response: Any, path: str) -> None:
-    if not (isinstance(response, dict) and response.get("success")):
-        message = response.get("message") if isinstance(response, dict) else response
-        raise EngineError(f"{path} failed: {message}")
 
 
 def _image_processor(model_path: str) -> Any | None:

@@ -3,11 +3,12 @@
     engines = launch_engines(4, sglang_config, client_config, seed=1)    # 4 Ray actors, 4 servers
     balancer = EngineBalancer.Config().build(engines=engines, restart=lambda i: engines[i].restart())
 
-Split of work. The actor (``SGLangServer``, placed by Ray with ``num_gpus=tp_size``, so it sees exactly
-its GPUs) starts ``python -m sglang.launch_server`` with ``sglang_args.server_args``, waits for
-``/health_generate``, and stops or restarts it. Everything else goes over HTTP from the trainer's process
-(``RemoteSGLangEngine`` wraps an ``SGLangClient``): generation, control and the weight transports, because
-CUDA-IPC handles must be created by the process that owns the tensors. The actor never touches weights.
+Split of work. The actor (``SGLangServer``, ``sglang_server.py``: placed on the run's placement bundle of its
+first GPU, its server started on all of its GPUs) starts ``python -m sglang.launch_server`` with
+``sglang_args.server_args``, waits for ``/health_generate``, and stops or restarts it. Generation and control go
+over HTTP from the trainer's process (``RemoteSGLangEngine`` wraps an ``SGLangClient``); weight syncs go from the
+actor's ranks to the server (``bridge/sync.py``), because CUDA-IPC handles must be created by the process that
+owns the tensors. The Ray actor never touches weights.
 
 Tested on CPU with ``megatron-mmupt serve`` as the server command (same HTTP API); the real
 ``sglang.launch_server`` path needs GPUs and was not run here.
@@ -16,131 +17,20 @@ Tested on CPU with ``megatron-mmupt serve`` as the server command (same HTTP API
 from __future__ import annotations
 
 import dataclasses
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from megatron_mmupt.data.prompt_batch import PromptBatch
-from megatron_mmupt.rollout.engine import EngineHealth, EngineUnavailable, MemoryTag, SamplingConfig, WeightBucket
-from megatron_mmupt.rollout.http_json import request_json
-from megatron_mmupt.rollout.sglang_args import SGLangConfig, launch_command, server_args
+from megatron_mmupt.parallel.run_placement import RunPlacement
+from megatron_mmupt.rollout.engine import EngineHealth, MemoryTag, SamplingConfig, WeightBucket
+from megatron_mmupt.rollout.sglang_args import SGLangConfig, launch_command
 from megatron_mmupt.rollout.sglang_client import SGLangClient
+from megatron_mmupt.rollout.sglang_server import Command, SGLangServer, local_serve_command
+from megatron_mmupt.rollout.sglang_transports import ServerEndpoint
 from megatron_mmupt.rollout.types import RolloutGroup
 
-Command = Callable[[dict[str, Any]], list[str]]
-LOG_TAIL_CHARS = 4000
-
-
-class SGLangServer:
-    """One server process and its lifecycle (the body of a Ray actor; usable without Ray too).
-
-    Args:
-        config: the server's settings; ``server_args`` turns them into ``ServerArgs``.
-        seed: ``random_seed`` of the server.
-        command: ``args -> argv``; SGLang's launcher by default (tests pass ``megatron-mmupt serve``).
-        startup_timeout_s: how long ``start`` waits for ``/health_generate`` before giving up.
-        log_dir: where the server's stdout/stderr go (``server-<port>.log``).
-    """
-
-    def __init__(
-        self,
-        config: SGLangConfig,
-        *,
-        seed: int,
-        command: Command = launch_command,
-        startup_timeout_s: float = 900.0,
-        log_dir: str = "/tmp",
-    ) -> None:
-        self.config, self.seed, self.command = config, seed, command
-        self.startup_timeout_s = startup_timeout_s
-        self.log_dir = Path(log_dir)
-        self.process: subprocess.Popen | None = None
-        self.url = ""
-        self._log: Path | None = None
-
-    def start(self) -> str:
-        """Start the server on a free port of this node; return its URL once it generates."""
-        host = _node_address()
-        args = server_args(self.config, host=host, port=_free_port(), random_seed=self.seed)
-        self._log = self.log_dir / f"server-{args['port']}.log"
-        with open(self._log, "wb") as log:
-            self.process = subprocess.Popen(
-                self.command(args), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        self.url = f"http://{host}:{args['port']}"
-        self._wait_healthy()
-        return self.url
-
-    def _wait_healthy(self) -> None:
-        deadline = time.monotonic() + self.startup_timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise EngineUnavailable(f"server exited with code {self.process.returncode}:\n{self.log_tail()}")
-            try:
-                request_json(self.url + "/health_generate", method="GET", timeout_s=5, retries=0, backoff_s=0)
-                return
-            except Exception:  # not up yet
-                time.sleep(0.5)
-        self.stop()
-        raise EngineUnavailable(f"server not healthy after {self.startup_timeout_s}s:\n{self.log_tail()}")
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    @property
-    def pid(self) -> int | None:
-        return None if self.process is None else self.process.pid
-
-    def stop(self, grace_s: float = 30.0) -> None:
-        """SIGTERM to the server's process group (SGLang runs scheduler/detokenizer children), then SIGKILL."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(grace_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-
-    def restart(self) -> str:
-        self.stop()
-        return self.start()
-
-    def log_tail(self) -> str:
-        if self._log is None or not self._log.exists():
-            return ""
-        return self._log.read_text(errors="replace")[-LOG_TAIL_CHARS:]
-
-
-def local_serve_command(args: dict[str, Any]) -> list[str]:
-    """``megatron-mmupt serve`` with the same model, host and port: the CPU stand-in for SGLang's launcher
-    (same HTTP API), for runs and tests on machines without GPUs or SGLang."""
-    return [sys.executable, "-m", "megatron_mmupt.cli", "serve", "--model", str(args["model_path"]),
-            "--host", str(args["host"]), "--port", str(args["port"])]  # fmt: skip
-
-
-def _node_address() -> str:
-    """This node's address as other nodes reach it (Ray's view when in a Ray worker, else loopback)."""
-    try:
-        import ray
-
-        if ray.is_initialized():
-            return ray.util.get_node_ip_address()
-    except ImportError:
-        pass
-    return "127.0.0.1"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("", 0))
-        return s.getsockname()[1]
+__all__ = ["RemoteSGLangEngine", "SGLangServer", "launch_engines", "local_serve_command"]
 
 
 class RemoteSGLangEngine:
@@ -167,6 +57,13 @@ class RemoteSGLangEngine:
 
     def update_weights_from_disk(self, path: str | Path, *, version: int) -> None:
         self.client.update_weights_from_disk(path, version=version)
+
+    def weight_target(self) -> ServerEndpoint:
+        """How the actor's ranks send weights to this server (``bridge/transports``)."""
+        return self.client.endpoint
+
+    def get_weights_by_name(self, name: str, truncate_size: int = 100) -> list[float]:
+        return self.client.get_weights_by_name(name, truncate_size)
 
     def release_memory_occupation(self, tags: Sequence[MemoryTag] | None = None) -> None:
         self.client.release_memory_occupation(tags)
@@ -206,26 +103,46 @@ def launch_engines(
     *,
     seed: int,
     command: Command = launch_command,
-    num_gpus: float | None = None,
+    placement: RunPlacement | None = None,
     num_cpus: float = 1.0,
     startup_timeout_s: float = 900.0,
 ) -> list[RemoteSGLangEngine]:
-    """Start ``num_engines`` Ray actors with ``num_gpus`` GPUs each (``None``: ``sglang.tp_size``), and their
-    servers, in parallel.
+    """``start_servers``, then one ``RemoteSGLangEngine`` (an HTTP client) per server."""
+    servers = start_servers(
+        num_engines, sglang, seed=seed, command=command, placement=placement, num_cpus=num_cpus,
+        startup_timeout_s=startup_timeout_s,
+    )  # fmt: skip
+    return [RemoteSGLangEngine(actor, SGLangClient(dataclasses.replace(client, url=url))) for actor, url in servers]
 
-    Engine ``i`` gets ``random_seed = seed + i * tp_size`` (slime's rule), so engines do not draw the same
-    noise. Ray must be initialized by the caller.
+
+def start_servers(
+    num_engines: int,
+    sglang: SGLangConfig,
+    *,
+    seed: int,
+    command: Command = launch_command,
+    placement: RunPlacement | None = None,
+    num_cpus: float = 1.0,
+    startup_timeout_s: float = 900.0,
+) -> list[tuple[Any, str]]:
+    """Start ``num_engines`` Ray actors and their servers, in parallel; ``(actor, url)`` per engine.
+
+    With a ``placement`` (a run on GPUs) engine ``i``'s actor goes where ``placement.engine_options(i)`` puts it
+    and its server sees the GPUs ``placement.engine_devices(i)``; without one (a machine without GPUs, tests)
+    each actor asks for ``num_cpus`` CPUs only. Engine ``i`` gets ``random_seed = seed + i * tp_size`` (slime's
+    rule), so engines do not draw the same noise. Ray must be initialized by the caller.
     """
     import ray
 
-    gpus = sglang.tp_size if num_gpus is None else num_gpus
-    actor_class = ray.remote(num_gpus=gpus, num_cpus=num_cpus)(SGLangServer)
-    actors = [
-        actor_class.remote(sglang, seed=seed + i * sglang.tp_size, command=command, startup_timeout_s=startup_timeout_s)
-        for i in range(num_engines)
-    ]
+    actor_class = ray.remote(SGLangServer)
+    actors = []
+    for i in range(num_engines):
+        options = placement.engine_options(i) if placement else {"num_cpus": num_cpus, "num_gpus": 0}
+        devices = placement.engine_devices(i) if placement else ()
+        seed_i = seed + i * sglang.tp_size
+        server = actor_class.options(**options)
+        actors.append(
+            server.remote(sglang, seed=seed_i, command=command, startup_timeout_s=startup_timeout_s, devices=devices)
+        )
     urls = ray.get([actor.start.remote() for actor in actors], timeout=startup_timeout_s + 60)
-    return [
-        RemoteSGLangEngine(actor, SGLangClient(dataclasses.replace(client, url=url)))
-        for actor, url in zip(actors, urls, strict=True)
-    ]
+    return list(zip(actors, urls, strict=True))

@@ -1,13 +1,20 @@
-"""How buckets reach an SGLang server: one class per transport, each ``send(client, buckets, version, spec)``.
+"""How weight buckets reach an SGLang server (or ``megatron-mmupt serve``): its three update endpoints.
 
-Every transport checks each bucket's names and shapes against the served checkpoint (safetensors headers)
-before sending it, and sends the new ``weight_version`` with the last bucket only, so the server's version
-changes once the whole update is in. SGLang applies each bucket as it arrives: a bucket refused mid-way
-leaves the earlier ones applied and the version unchanged; the error says to re-send the whole update.
+Two layers:
 
-``DiskTransport`` runs anywhere (tested against ``megatron-mmupt serve``). ``TensorTransport`` and
-``DistributedTransport`` need GPUs and SGLang and are written against SGLang 0.5.23's API without having
-run here (no GPU, no SGLang on CPU machines): see ``docs/rollout.md``.
+* **Endpoint calls** (``ServerEndpoint`` and the ``update_*`` functions): one request each, usable from any
+  process that can reach the server. The actor's ranks use them to send from where the weights are
+  (``bridge/transports``); ``ServerEndpoint`` is picklable, so the driver hands it to them.
+* **Single-process transports** (``DiskTransport``, ``TensorTransport``, ``DistributedTransport``): what
+  ``SGLangClient.update_weights(buckets)`` uses when one process holds all the buckets (tools, tests, an
+  engine catching up after a restart).
+
+Every sender checks each bucket's names and shapes against the served checkpoint (safetensors headers) before
+sending it, and sends the new ``weight_version`` with the last bucket only, so the server's version changes
+once the whole update is in. SGLang applies ``tensor`` and ``distributed`` buckets as they arrive: a bucket
+refused mid-way leaves the earlier ones applied and the version unchanged; the error says to re-send the whole
+update. The CUDA-IPC and NCCL forms need GPUs and SGLang; on CPU the same code runs with shared memory and gloo
+against ``serve`` (``docs/rollout.md``).
 """
 
 from __future__ import annotations
@@ -15,20 +22,106 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
-from megatron_mmupt.config.configurable import ConfigError, ConfigNode, check_choice, check_positive, check_range
-from megatron_mmupt.rollout.engine import EngineError, WeightBucket
+from megatron_mmupt.config.configurable import ConfigError, ConfigNode, check_choice, check_range
+from megatron_mmupt.rollout.errors import EngineError
+from megatron_mmupt.rollout.http_json import request_json
+from megatron_mmupt.rollout.tensor_payload import encode_bucket, pack
+from megatron_mmupt.rollout.update_group import broadcast, destroy_update_group, join_update_group
 from megatron_mmupt.rollout.weights import check_bucket, write_safetensors_folder
 
 if TYPE_CHECKING:
+    from megatron_mmupt.rollout.engine import WeightBucket
     from megatron_mmupt.rollout.sglang_client import SGLangClient
 
 Spec = dict[str, tuple[int, ...]]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ServerEndpoint:
+    """One server as a sender reaches it (picklable: the driver gives it to the actor's ranks)."""
+
+    url: str
+    tp_size: int = 1
+    """SGLang TP ranks of the server: ``/update_weights_from_tensor`` takes one payload per rank."""
+    timeout_s: float = 300.0
+    retries: int = 3
+    backoff_s: float = 0.5
+
+    def post(self, path: str, body: Any = None, *, method: str = "POST") -> Any:
+        return request_json(self.url.rstrip("/") + path, body, method=method, timeout_s=self.timeout_s,
+                            retries=self.retries, backoff_s=self.backoff_s)  # fmt: skip
+
+
+# --- endpoint calls ----------------------------------------------------------------------------------------
+
+
+def update_from_disk(endpoint: ServerEndpoint, path: str | Path, *, version: int) -> None:
+    """The server loads the ``*.safetensors`` of ``path`` (a path as the *server* sees it)."""
+    body = {"model_path": str(path), "weight_version": str(version), "flush_cache": True}
+    _check(endpoint.post("/update_weights_from_disk", body), "/update_weights_from_disk")
+
+
+def update_from_tensor(endpoint: ServerEndpoint, payloads: Sequence[str], load_format: str | None, *, index: int,
+                       last: bool, version: int) -> None:  # fmt: skip
+    """One bucket as handles, ``payloads[r]`` for SGLang TP rank ``r``; returns once the server copied it."""
+    if len(payloads) != endpoint.tp_size:
+        raise ValueError(f"{len(payloads)} payloads for a server of {endpoint.tp_size} TP ranks")
+    body = {"serialized_named_tensors": list(payloads), "load_format": load_format, "flush_cache": last,
+            "weight_version": str(version) if last else None}  # fmt: skip
+    _check(endpoint.post("/update_weights_from_tensor", body), f"weight bucket {index}")
+
+
+def open_update_group(endpoints: Sequence[ServerEndpoint], *, backend: str, address: str, port: int,
+                      group_name: str) -> Any:  # fmt: skip
+    """Join the weight-update group as rank 0 with every TP rank of every server (``rank_offset`` 1, 1 + tp_0,
+    ...); both sides must rendezvous, so the servers are asked from threads while this process joins."""
+    world_size = 1 + sum(e.tp_size for e in endpoints)
+    offsets = [1 + sum(e.tp_size for e in endpoints[:i]) for i in range(len(endpoints))]
+    calls = []
+    for endpoint, offset in zip(endpoints, offsets, strict=True):
+        body = {"master_address": address, "master_port": port, "rank_offset": offset, "world_size": world_size,
+                "group_name": group_name, "backend": backend}  # fmt: skip
+        calls.append(lambda e=endpoint, b=body: e.post("/init_weights_update_group", b))
+    with _InThreads(calls) as answers:
+        group = join_update_group(backend=backend, address=address, port=port, world_size=world_size, rank=0,
+                                  group_name=group_name)  # fmt: skip
+    for response in answers.results:
+        _check(response, "/init_weights_update_group")
+    return group
+
+
+def update_from_distributed(endpoints: Sequence[ServerEndpoint], group: Any, bucket: WeightBucket, *,
+                            group_name: str, index: int, last: bool, version: int) -> None:  # fmt: skip
+    """One bucket, packed, broadcast once from rank 0 while every server is told its names, dtypes and shapes."""
+    flat, _ = pack(bucket)
+    body = {
+        "names": [n for n, _ in bucket],
+        "dtypes": [str(t.dtype).removeprefix("torch.") for _, t in bucket],
+        "shapes": [list(t.shape) for _, t in bucket],
+        "group_name": group_name,
+        "load_format": "flattened_bucket",
+        "flush_cache": last,
+        "weight_version": str(version) if last else None,
+    }
+    with _InThreads([lambda e=e: e.post("/update_weights_from_distributed", body) for e in endpoints]) as calls:
+        broadcast(group, flat, src=0)
+    for response in calls.results:
+        _check(response, f"weight bucket {index}")
+
+
+def close_update_group(endpoints: Sequence[ServerEndpoint], group: Any, *, group_name: str) -> None:
+    with _InThreads([lambda e=e: e.post("/destroy_weights_update_group", {"group_name": group_name})
+                     for e in endpoints]):  # fmt: skip
+        destroy_update_group(group)
+
+
+# --- single-process transports (SGLangClient.update_weights) -----------------------------------------------
 
 
 @dataclasses.dataclass(kw_only=True, slots=True)
@@ -36,21 +129,22 @@ class WeightTransportConfig(ConfigNode):
     """Which transport ``SGLangClient.update_weights`` uses, and its settings."""
 
     kind: Literal["disk", "tensor", "distributed"] = "disk"
-    """``disk``: safetensors in a shared folder; ``tensor``: CUDA IPC (colocated); ``distributed``: NCCL."""
+    """``disk``: safetensors in a shared folder; ``tensor``: handles (CUDA IPC; shared memory on CPU, same host);
+    ``distributed``: a broadcast group (NCCL; gloo on CPU)."""
     disk_dir: str = ""
     """``disk``: folder both the trainer and the server can read (each sync writes a sub-folder)."""
-    tp_size: int = 1
-    """``tensor``: one payload per SGLang TP rank; ``distributed``: the engine's ranks in the NCCL group."""
     master_address: str = "127.0.0.1"
-    """``distributed``: address of the trainer's rank that broadcasts (rank 0 of the group)."""
+    """``distributed``: address of this process as the server reaches it (rank 0 of the group)."""
     master_port: int = 0
     """``distributed``: a free port on ``master_address``."""
+    backend: Literal["nccl", "gloo"] = "nccl"
+    """``distributed``: the group's backend (NCCL for GPU tensors, gloo for CPU tensors)."""
     group_name: str = "weight_update_group"
-    """``distributed``: the group's name on the SGLang side."""
+    """``distributed``: the group's name on the server side."""
 
     def __post_init__(self) -> None:
         check_choice("kind", self.kind, ("disk", "tensor", "distributed"))
-        check_positive("tp_size", self.tp_size)
+        check_choice("backend", self.backend, ("nccl", "gloo"))
         check_range("master_port", self.master_port, 0, 65535)
 
 
@@ -61,13 +155,13 @@ def build_transport(config: WeightTransportConfig) -> DiskTransport | TensorTran
             raise ConfigError("weight_transport.disk_dir is empty; the disk transport needs a folder to write to")
         return DiskTransport(Path(config.disk_dir))
     if config.kind == "tensor":
-        return TensorTransport(config.tp_size)
+        return TensorTransport()
     if not config.master_port:
-        raise ConfigError("weight_transport.master_port must be set for the distributed (NCCL) transport")
+        raise ConfigError("weight_transport.master_port must be set for the distributed transport")
     return DistributedTransport(config)
 
 
-def _with_last(buckets: Iterable[WeightBucket]) -> Iterator[tuple[int, WeightBucket, bool]]:
+def with_last(buckets: Iterable[WeightBucket]) -> Iterator[tuple[int, WeightBucket, bool]]:
     """``(index, bucket, is_last)`` for a possibly lazy iterable, looking one bucket ahead."""
     iterator = iter(buckets)
     current = next(iterator, None)
@@ -79,153 +173,105 @@ def _with_last(buckets: Iterable[WeightBucket]) -> Iterator[tuple[int, WeightBuc
 
 
 class DiskTransport:
-    """Buckets -> safetensors shards in ``disk_dir/v<version>`` -> ``POST /update_weights_from_disk``.
+    """Buckets -> safetensors shards in ``folder/v<version>`` -> ``/update_weights_from_disk``.
 
-    Data flow: trainer memory -> file system -> server memory. All buckets are checked and written before
-    the server is told, so a refused bucket changes nothing. The previous version's folder is removed once
-    the server acknowledges the new one.
+    All buckets are checked and written before the server is told, so a refused bucket changes nothing. The
+    previous version's folder is removed once the server acknowledges the new one.
     """
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self._last: Path | None = None
 
-    def send(self, client: SGLangClient, buckets: Iterable[WeightBucket], *, version: int, spec: Spec) -> None:
-        checked = []
-        for index, bucket in enumerate(buckets):
-            check_bucket(bucket, spec, index)
-            checked.append(bucket)
-        path = write_safetensors_folder(checked, self.folder / f"v{version}")
-        client.update_weights_from_disk(path, version=version)
+    def write(self, buckets: Iterable[WeightBucket], *, version: int, spec: Spec | None) -> Path:
+        """The update as a folder (its index written last); ``spec``: check every bucket before writing any,
+        ``None``: the caller has checked them, write as they come (one bucket in memory at a time)."""
+        if spec is not None:
+            checked = []
+            for index, bucket in enumerate(buckets):
+                check_bucket(bucket, spec, index)
+                checked.append(bucket)
+            buckets = checked
+        return write_safetensors_folder(buckets, self.folder / f"v{version}")
+
+    def loaded(self, path: Path) -> None:
+        """Every server has read ``path``: the previous version can go."""
         if self._last is not None and self._last != path:
             shutil.rmtree(self._last, ignore_errors=True)
         self._last = path
 
+    def send(self, client: SGLangClient, buckets: Iterable[WeightBucket], *, version: int, spec: Spec) -> None:
+        path = self.write(buckets, version=version, spec=spec)
+        update_from_disk(client.endpoint, path, version=version)
+        self.loaded(path)
+
 
 class TensorTransport:
-    """Colocated engines: GPU tensors -> CUDA-IPC handles -> ``POST /update_weights_from_tensor``.
-
-    Per bucket: SGLang's ``FlattenedTensorBucket`` packs the tensors into one uint8 buffer (a fresh one per
-    call: the server copies asynchronously, slime's race note), ``MultiprocessingSerializer`` pickles it as
-    IPC handles (after ``monkey_patch_torch_reductions``, so handles name the GPU by UUID), the same payload
-    goes to each of the ``tp_size`` ranks, and ``torch.cuda.ipc_collect()`` releases the handles once the
-    server answered. The sender must be on the same host and keep the buffer alive until then (it does: the
-    call is synchronous). GPU-only; not run here.
-    """
-
-    def __init__(self, tp_size: int) -> None:
-        self.tp_size = tp_size
+    """Same host: per bucket, one packed buffer whose handles go to every TP rank of the server (the ranks map
+    the one buffer; the multi-rank sender of ``bridge/transports`` gives each rank a copy on its own GPU)."""
 
     def send(self, client: SGLangClient, buckets: Iterable[WeightBucket], *, version: int, spec: Spec) -> None:
-        from sglang.srt.utils import MultiprocessingSerializer
-        from sglang.srt.utils.patch_torch import monkey_patch_torch_reductions
-        from sglang.srt.weight_sync.tensor_bucket import FlattenedTensorBucket
-
-        monkey_patch_torch_reductions()
-        for index, bucket, last in _with_last(buckets):
+        endpoint = client.endpoint
+        for index, bucket, last in with_last(buckets):
             check_bucket(bucket, spec, index)
-            flat = FlattenedTensorBucket(named_tensors=bucket)
-            payload = {"flattened_tensor": flat.get_flattened_tensor(), "metadata": flat.get_metadata()}
-            serialized = MultiprocessingSerializer.serialize(payload, output_str=True)
-            body = {
-                "serialized_named_tensors": [serialized] * self.tp_size,
-                "load_format": "flattened_bucket",
-                "flush_cache": last,
-                "weight_version": str(version) if last else None,
-            }
-            response = client.post("/update_weights_from_tensor", body)
-            del flat, payload
-            torch.cuda.ipc_collect()
-            _check(response, index)
+            encoded = encode_bucket(bucket)
+            update_from_tensor(endpoint, [encoded.payload] * endpoint.tp_size, encoded.load_format, index=index,
+                               last=last, version=version)  # fmt: skip
+            del encoded
+            if torch.cuda.is_available():
+                torch.cuda.ipc_collect()  # the server has copied: release the handles
 
 
 class DistributedTransport:
-    """Disaggregated engines: trainer rank 0 and the engine's TP ranks share an NCCL group.
-
-    ``connect`` (once): ``POST /init_weights_update_group`` (engine ranks join at ``rank_offset=1``) while
-    this process joins as rank 0 with SGLang's ``init_custom_process_group`` (both must rendezvous, so the
-    HTTP call runs in a thread). Per bucket: ``POST /update_weights_from_distributed`` with the names, dtypes
-    and shapes (``load_format="flattened_bucket"``) in a thread, while this process broadcasts the packed
-    uint8 buffer from rank 0; the server answers once it has received and loaded it. GPU-only; not run here.
-    """
+    """This process as rank 0 of a broadcast group with the server's TP ranks; the group is opened once."""
 
     def __init__(self, config: WeightTransportConfig) -> None:
         self.config = config
         self.group: Any = None
 
-    def connect(self, client: SGLangClient) -> None:
-        from sglang.srt.utils import init_custom_process_group
-
-        c = self.config
-        world_size = 1 + c.tp_size
-        body = {
-            "master_address": c.master_address,
-            "master_port": c.master_port,
-            "rank_offset": 1,
-            "world_size": world_size,
-            "group_name": c.group_name,
-            "backend": "nccl",
-        }
-        with _InThread(client.post, "/init_weights_update_group", body) as call:
-            self.group = init_custom_process_group(
-                backend="nccl",
-                init_method=f"tcp://{c.master_address}:{c.master_port}",
-                world_size=world_size,
-                rank=0,
-                group_name=c.group_name,
-            )
-        _check(call.result, -1)
-
     def send(self, client: SGLangClient, buckets: Iterable[WeightBucket], *, version: int, spec: Spec) -> None:
-        from sglang.srt.weight_sync.tensor_bucket import FlattenedTensorBucket
-
+        c, endpoints = self.config, [client.endpoint]
         if self.group is None:
-            self.connect(client)
-        for index, bucket, last in _with_last(buckets):
+            self.group = open_update_group(endpoints, backend=c.backend, address=c.master_address,
+                                           port=c.master_port, group_name=c.group_name)  # fmt: skip
+        for index, bucket, last in with_last(buckets):
             check_bucket(bucket, spec, index)
-            flat = FlattenedTensorBucket(named_tensors=bucket)
-            body = {
-                "names": [n for n, _ in bucket],
-                "dtypes": [str(t.dtype).removeprefix("torch.") for _, t in bucket],
-                "shapes": [list(t.shape) for _, t in bucket],
-                "group_name": self.config.group_name,
-                "load_format": "flattened_bucket",
-                "flush_cache": last,
-                "weight_version": str(version) if last else None,
-            }
-            with _InThread(client.post, "/update_weights_from_distributed", body) as call:
-                torch.distributed.broadcast(flat.get_flattened_tensor(), src=0, group=self.group)
-            _check(call.result, index)
+            update_from_distributed(endpoints, self.group, bucket, group_name=c.group_name, index=index, last=last,
+                                    version=version)  # fmt: skip
 
 
-class _InThread:
-    """Run ``fn(*args)`` in a thread for the duration of a ``with`` block; ``result`` after it (re-raises)."""
+# --- helpers -------------------------------------------------------------------------------------------------
 
-    def __init__(self, fn: Any, *args: Any) -> None:
-        self.result: Any = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(fn, args), daemon=True)
 
-    def _run(self, fn: Any, args: tuple) -> None:
+class _InThreads:
+    """Run calls in threads for the duration of a ``with`` block; ``results`` after it (the first error raised)."""
+
+    def __init__(self, calls: list[Callable[[], Any]]) -> None:
+        self.results: list[Any] = [None] * len(calls)
+        self._errors: list[BaseException] = []
+        self._threads = [threading.Thread(target=self._run, args=(i, c), daemon=True) for i, c in enumerate(calls)]
+
+    def _run(self, index: int, call: Callable[[], Any]) -> None:
         try:
-            self.result = fn(*args)
+            self.results[index] = call()
         except BaseException as e:  # handed to the caller in __exit__
-            self._error = e
+            self._errors.append(e)
 
-    def __enter__(self) -> _InThread:
-        self._thread.start()
+    def __enter__(self) -> _InThreads:
+        for thread in self._threads:
+            thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
+        for thread in self._threads:
+            thread.join()
+        if self._errors:
+            raise self._errors[0]
 
 
-def _check(response: Any, index: int) -> None:
+def _check(response: Any, what: str) -> None:
     if not (isinstance(response, dict) and response.get("success")):
         message = response.get("message") if isinstance(response, dict) else response
         raise EngineError(
-            f"the engine refused weight bucket {index}: {message}; earlier buckets may be applied already: "
-            "re-send the whole update"
+            f"the engine refused {what}: {message}; earlier buckets may be applied already: re-send the whole update"
         )

@@ -120,7 +120,9 @@ def test_control_endpoints(server, tiny_model_dir, tmp_path, prompt_batch):
     info = client.model_info()
     assert info["has_image_understanding"] and info["architectures"] == ["Qwen2_5_VLForConditionalGeneration"]
     status, body = post(server, "/update_weights_from_tensor", {"serialized_named_tensors": ["x"]})
-    assert status == 400 and "CUDA-IPC" in body["message"]
+    assert status == 400 and "serialized_named_tensors[0] is not a tensor payload" in body["message"]
+    status, body = post(server, "/update_weights_from_distributed", {"names": [], "dtypes": [], "shapes": []})
+    assert status == 400 and "call /init_weights_update_group first" in body["message"]
 
 
 def test_sglang_batch_request_and_response_fields(server, prompt_batch):
@@ -168,3 +170,48 @@ def test_a_prompt_over_the_context_is_named(server, tiny_model_dir, tmp_path, pr
                                       image_grid_thw=torch.zeros(0, 3, dtype=torch.long))  # fmt: skip
     with pytest.raises(EngineRequestError, match=f"request '{long_prompt.id}/0/.*more than the engine's context"):
         client.generate(PromptBatch((long_prompt,)), dataclasses.replace(SAMPLING, n=1))
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_tensor_transport_loads_the_trainers_weights(server, tiny_model_dir, other_model_dir, tmp_path):
+    # shared-memory handles of one packed buffer per bucket (CUDA-IPC handles on GPUs)
+    client = client_for(server, tiny_model_dir, tmp_path, weight_transport=WeightTransportConfig(kind="tensor"))
+    trainer = sorted(load_file(str(other_model_dir / "model.safetensors")).items())
+    client.update_weights(iter([trainer[:20], trainer[20:]]), version=3)
+    for name, tensor in trainer:
+        assert torch.equal(server.engine.names.parameters[server.engine.names.resolve(name)].detach(), tensor), name
+    assert client.weight_version == 3
+    name, tensor = trainer[0]
+    assert client.get_weights_by_name(name, 10) == tensor.flatten()[:10].tolist()
+    with pytest.raises(EngineRequestError, match="has no weight 'model.nope'"):
+        client.get_weights_by_name("model.nope")
+
+
+@pytest.mark.slow
+def test_broadcast_transport_loads_the_trainers_weights(tiny_model_dir, other_model_dir, tmp_path):
+    # A gloo weight-update group (NCCL on GPUs) between this process (rank 0) and a server process (rank 1).
+    from megatron_mmupt.rollout.sglang_args import SGLangConfig
+    from megatron_mmupt.rollout.sglang_engine import SGLangServer, local_serve_command
+
+    process = SGLangServer(SGLangConfig(model_path=str(tiny_model_dir)), seed=1, command=local_serve_command,
+                           startup_timeout_s=120, log_dir=str(tmp_path))  # fmt: skip
+    url = process.start()
+    try:
+        transport = WeightTransportConfig(kind="distributed", backend="gloo", master_port=_free_port())
+        config = SGLangClient.Config(url=url, model_path=str(tiny_model_dir), weight_transport=transport)
+        client = SGLangClient(config)
+        trainer = sorted(load_file(str(other_model_dir / "model.safetensors")).items())
+        client.update_weights(iter([trainer[:20], trainer[20:]]), version=3)
+        client.update_weights(iter([trainer]), version=4)  # the group is opened once
+        assert client.weight_version == 4
+        for name, tensor in trainer:
+            assert client.get_weights_by_name(name, tensor.numel()) == tensor.flatten().tolist(), name
+    finally:
+        process.stop()

@@ -52,7 +52,7 @@ def test_ray_actor_engines(tiny_model_dir, prompt_batch):
     try:
         client = SGLangClient.Config(model_path=str(tiny_model_dir), send_seeds=True, suppress_special_tokens=False)
         (engine,) = launch_engines(1, SGLangConfig(model_path=str(tiny_model_dir)), client, seed=1,
-                                   command=local_serve_command, num_gpus=0, startup_timeout_s=120)  # fmt: skip
+                                   command=local_serve_command, startup_timeout_s=120)  # fmt: skip
         # The server runs in the actor's process tree; requests go from here straight to it over HTTP.
         groups = engine.generate(prompt_batch, SAMPLING)
         assert [g.prompt_id for g in groups] == [p.id for p in prompt_batch]
