@@ -8,17 +8,19 @@ through the address rank 0 publishes.
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from megatron_mmupt.actor.megatron.actor import MegatronActor
+from megatron_mmupt.actor.megatron.offload import StateGroup
 from megatron_mmupt.actor.sequences import SequenceBatch
 from megatron_mmupt.algorithm.config import AlgorithmConfig
 from megatron_mmupt.algorithm.types import TrainBatch
 from megatron_mmupt.bridge.exporter import Receivers, iter_hf_buckets
+from megatron_mmupt.bridge.transports import SyncPlan, SyncReport, WeightPusher
+from megatron_mmupt.parallel.rank_env import master_address, rank_environment
 
 
 class ActorWorker:
@@ -28,15 +30,11 @@ class ActorWorker:
             torch.set_num_threads(max(1, num_threads))
         self.policy: MegatronActor | None = None
         self.reference: MegatronActor | None = None
+        self.pusher = WeightPusher(rank, world_size)
 
     def address(self) -> tuple[str, int]:
         """Where rank 0 listens for the process group (called on rank 0 only)."""
-        import ray
-
-        with socket.socket() as s:
-            s.bind(("", 0))
-            port = s.getsockname()[1]
-        return ray.util.get_node_ip_address(), port
+        return master_address()
 
     def setup(
         self, master: tuple[str, int], config: MegatronActor.Config, algorithm: AlgorithmConfig, seed: int
@@ -44,11 +42,8 @@ class ActorWorker:
         """Join the process group, build the policy (and the reference when the KL term is on)."""
         from megatron_mmupt.actor.megatron.distributed import init_parallel
 
-        gpu_ids = _local_gpu_ids()
-        os.environ.update(
-            MASTER_ADDR=master[0], MASTER_PORT=str(master[1]), RANK=str(self.rank),
-            WORLD_SIZE=str(self.world_size), LOCAL_RANK="0" if gpu_ids else str(self.rank),
-        )  # fmt: skip
+        env = rank_environment(master=master, rank=self.rank, world_size=self.world_size, gpu_ids=_local_gpu_ids())
+        os.environ.update(env)
         groups = init_parallel(config.parallel, seed=seed)
         self.policy = MegatronActor(config, groups=groups, algorithm=algorithm)
         if algorithm.kl.coef > 0:
@@ -73,6 +68,33 @@ class ActorWorker:
         )  # fmt: skip
         kept = [[(n, t.detach().cpu()) for n, t in bucket] for bucket in buckets]
         return kept if self.rank == 0 else []
+
+    def push_weights(self, plan: SyncPlan) -> SyncReport | None:
+        """Send the policy's weights to the rollout engines as ``plan`` says (``bridge/transports``); rank 0
+        returns the report."""
+        policy = self._policy
+
+        def export(receivers: Receivers):
+            return iter_hf_buckets(
+                policy.unwrapped, policy.hf_config, policy.groups, spec=policy.spec, bucket_bytes=plan.bucket_bytes,
+                receivers=receivers,
+            )  # fmt: skip
+
+        return self.pusher.push(plan, export)
+
+    def offload(self, groups: list[str]) -> int:
+        """Free this rank's GPU memory of ``groups`` (weights, grads, optimizer) for colocated engines; the
+        reference model's weights go with the policy's. Returns bytes freed."""
+        states = [StateGroup(g) for g in groups]
+        freed = self._policy.offload(states)
+        if self.reference is not None and StateGroup.WEIGHTS in states:
+            freed += self.reference.offload([StateGroup.WEIGHTS])
+        return freed
+
+    def onload(self) -> int:
+        """Everything offloaded back on this rank's GPU; returns bytes restored."""
+        restored = self._policy.onload()
+        return restored + (self.reference.onload() if self.reference is not None else 0)
 
     def save_checkpoint(self, directory: str, step: int, trainer_state: dict[str, Any], keep_last: int) -> str:
         from megatron_mmupt.checkpoint.checkpointer import save_checkpoint
@@ -104,9 +126,9 @@ class ActorWorker:
         return self.policy
 
 
-def _local_gpu_ids() -> list[int]:
+def _local_gpu_ids() -> list[str]:
     if not torch.cuda.is_available():
         return []
     import ray
 
-    return [int(i) for i in ray.get_gpu_ids()]
+    return [str(i) for i in ray.get_gpu_ids()]

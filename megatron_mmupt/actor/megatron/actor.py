@@ -11,7 +11,7 @@ accounts for them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import torch
@@ -20,6 +20,7 @@ import torch.distributed as dist
 from megatron_mmupt.actor.config import ActorConfig, OptimizerConfig
 from megatron_mmupt.actor.megatron.distributed import ParallelGroups
 from megatron_mmupt.actor.megatron.model_provider import build_model, load_hf_config
+from megatron_mmupt.actor.megatron.offload import DeviceOffload, StateGroup
 from megatron_mmupt.actor.megatron.qwen2_5_vl import reduce_replicated_grads
 from megatron_mmupt.actor.megatron.specs import resolve_spec
 from megatron_mmupt.actor.sequences import SequenceBatch
@@ -58,6 +59,7 @@ class MegatronActor(Configurable):
             self.model, self.optimizer = _wrap(model, config, groups, self.dtype)
         else:
             self.model, self.optimizer = _frozen(model, self.dtype), None
+        self.memory = DeviceOffload()
 
     def _load(self, model: torch.nn.Module) -> None:
         layers = _text(self.hf_config).num_hidden_layers
@@ -82,11 +84,39 @@ class MegatronActor(Configurable):
             model = model.module
         return model
 
+    # --- device memory (colocated runs) --------------------------------------------------------------
+
+    def offload(self, groups: Iterable[StateGroup]) -> int:
+        """Free this rank's device memory of ``groups`` (weights and optimizer state go to host memory, gradient
+        buffers are dropped), so colocated engines can use it; returns the bytes freed."""
+        freed = 0
+        for group in groups:
+            keep = group is not StateGroup.GRADS
+            freed += self.memory.offload(group, self._state_tensors(StateGroup(group)), keep=keep)
+        return freed
+
+    def onload(self) -> int:
+        """Everything ``offload`` freed, back on the device bit for bit (gradient buffers as zeros)."""
+        return self.memory.onload()
+
+    def _state_tensors(self, group: StateGroup) -> list[torch.Tensor]:
+        if group is StateGroup.WEIGHTS:
+            return [*self.unwrapped.parameters(), *self.unwrapped.buffers()]  # (DDP.buffers is its grad buffer list)
+        if group is StateGroup.GRADS:
+            return _grad_buffers(self.model)
+        return _optimizer_tensors(self.optimizer, device=next(self.model.parameters()).device)
+
+    def _check_on_device(self) -> None:
+        if self.memory.offloaded:
+            names = ", ".join(g.value for g in self.memory.offloaded)
+            raise RuntimeError(f"the actor's {names} are offloaded (colocated rollout); call onload() first")
+
     # --- log-probs ---------------------------------------------------------------------------------
 
     @torch.no_grad()
     def logprobs(self, sequences: SequenceBatch, temperature: float = 1.0) -> torch.Tensor:
         """``(N, L - 1)`` log-probs of every target token (use ``response_mask``), on every rank of the actor."""
+        self._check_on_device()
         self.model.eval()
         rows = self._my_rows(sequences.num_rows)
         out = torch.zeros(sequences.response_mask.shape, dtype=torch.float32)
@@ -123,6 +153,7 @@ class MegatronActor(Configurable):
         """One optimizer update on ``batch`` (rows = ``batch.sample_ids`` of ``sequences``); returns metrics."""
         if self.optimizer is None:
             raise RuntimeError("this MegatronActor was built with trainable=False (a frozen reference)")
+        self._check_on_device()
         self.model.train()
         self.model.zero_grad_buffer()
         self.optimizer.zero_grad()
@@ -221,6 +252,25 @@ def _chunks(items: list[int], size: int) -> list[list[int]]:
 def _average(metrics: list[dict[str, torch.Tensor]]) -> dict[str, float]:
     keys = sorted({k for m in metrics for k in m})
     return {k: float(torch.stack([m[k].float() for m in metrics if k in m]).mean()) for k in keys}
+
+
+def _grad_buffers(model: torch.nn.Module) -> list[torch.Tensor]:
+    """DDP's contiguous gradient buffers (every ``main_grad`` is a view into one); none for a frozen model."""
+    buffers = [*getattr(model, "buffers", []), *getattr(model, "expert_parallel_buffers", [])]
+    grads = [b.grad_data for b in buffers if not callable(b) and getattr(b, "grad_data", None) is not None]
+    return grads + [p.grad for p in model.parameters() if p.grad is not None]
+
+
+def _optimizer_tensors(optimizer: Any, *, device: torch.device) -> list[torch.Tensor]:
+    """Adam's state and the parameters the optimizer updates (fp32 master copies), on the model's device."""
+    if optimizer is None:
+        return []
+    tensors = []
+    for part in getattr(optimizer, "chained_optimizers", [optimizer]):
+        inner = part.optimizer
+        tensors += [p for group in inner.param_groups for p in group["params"]]
+        tensors += [v for state in inner.state.values() for v in state.values() if isinstance(v, torch.Tensor)]
+    return [t for t in tensors if t.device == device]
 
 
 def _text(hf_config: Any) -> Any:
