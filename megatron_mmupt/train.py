@@ -4,8 +4,9 @@
     megatron-mmupt train --recipe demo --resume                        # continue from the last checkpoint
 
 Ray is the single controller: this process holds the data, the reward stage and the loop; the actor's ranks
-(Megatron-Core, TP x PP x DP) and the rollout engines are Ray actors. Placement, offload and parallel details
-live in those components. Labels never reach the reward (unless ``reward.mode=supervised``): they are read by
+(Megatron-Core, TP x PP x DP) and the rollout engines are Ray actors placed on the run's GPUs
+(``trainer/launch.py``). Who holds a GPU when (colocated runs: ``trainer/gpu_sharing.py``) and how weights
+reach the engines (from the actor's ranks: ``bridge/sync.py``) live in those components. Labels never reach the reward (unless ``reward.mode=supervised``): they are read by
 the held-out evaluation and the reward's diagnostics only.
 """
 
@@ -14,20 +15,16 @@ from __future__ import annotations
 import contextlib
 import sys
 
-import torch
-
 from megatron_mmupt.actor.experience import collect_experience
-from megatron_mmupt.actor.group import ActorGroup
 from megatron_mmupt.config.run_config import RunConfig
 from megatron_mmupt.evaluation.heldout import HeldOutEval
 from megatron_mmupt.observability.throughput import throughput_metrics
 from megatron_mmupt.observability.timer import StageTimer
 from megatron_mmupt.parallel.cluster import ray_session
-from megatron_mmupt.rollout.engine import RolloutEngine
-from megatron_mmupt.rollout.ray_local import launch_rollout
 from megatron_mmupt.trainer import step as rl
 from megatron_mmupt.trainer.checkpoints import RunCheckpoints
 from megatron_mmupt.trainer.checks import check_run_inputs
+from megatron_mmupt.trainer.launch import launch
 from megatron_mmupt.trainer.rollout_metrics import rollout_metrics
 from megatron_mmupt.trainer.run_dir import prepare_run_dir
 
@@ -43,26 +40,27 @@ def train(config: RunConfig, *, resume: bool = False) -> dict[str, float]:
         prompts, reward = config.data.build(), config.reward.build()
         guard = config.guard.build()  # label-free collapse signals; lowers the learning signal when they alarm
         cleanup.callback(reward.close)
-        actor = ActorGroup.launch(
-            config.actor, config.algorithm, config.cluster, world_size=config.trainer.world_size, seed=config.seed
-        )
-        cleanup.callback(actor.shutdown)
-        rollout = launch_rollout(config.rollout, model_path=config.actor.model, seed=config.seed)
-        cleanup.callback(rollout.shutdown)
+        run = launch(config, run_dir, cleanup)  # placement on the GPUs, actor ranks, engines, weight sync
+        actor, rollout, gpus = run.actor, run.rollout, run.gpus
         heldout = HeldOutEval(config.eval, data=config.data, rollout_sampling=config.rollout.sampling)
         cleanup.callback(heldout.close)
         checkpoints = RunCheckpoints(config, run_dir)
-        start = checkpoints.restore(actor, prompts, guard) if resume else 0
+        start = 0
+        if resume:
+            gpus.to_training()  # colocated: the checkpoint loads into the actor's GPU memory
+            start = checkpoints.restore(actor, prompts, guard)
         logger = config.logging.build(
             run_dir=run_dir, total_steps=config.trainer.num_steps, resume_step=start, run_config=config.to_dict()
         )
         cleanup.enter_context(logger)  # a failing run is marked failed (wandb)
         if start:
-            sync_weights(actor, rollout, config, version=start)  # engines start from the base model
-        elif heldout.enabled and config.eval.before:
-            logger.log(0, heldout.run(rollout))
+            gpus.sync(version=start)  # the engines start from the base model
+        else:
+            gpus.start()
+            if heldout.enabled and config.eval.before:
+                logger.log(0, heldout.run(rollout))
         last: dict[str, float] = {}
-        timer, colocated = StageTimer(), config.cluster.colocate and torch.cuda.is_available()
+        timer = StageTimer()
         for step in range(start + 1, config.trainer.num_steps + 1):
             with timer.stage("data"):
                 batch = prompts.next_batch()
@@ -70,8 +68,7 @@ def train(config: RunConfig, *, resume: bool = False) -> dict[str, float]:
                 break
             with timer.stage("rollout"):
                 groups = rollout.generate(batch, config.rollout.sampling)
-                if colocated:  # the engines' GPU memory goes to training until the next sync
-                    rollout.release_memory_occupation()
+                gpus.to_training()  # colocated: the engines' GPU memory goes to the actor until the sync
             with timer.stage("reward"):
                 rewards = reward.score_groups(groups)
                 experience = collect_experience(batch, groups, rewards, pad_token_id=prompts.processors.pad_token_id)
@@ -80,16 +77,15 @@ def train(config: RunConfig, *, resume: bool = False) -> dict[str, float]:
                 train_batch, guard_metrics = guard.step(step, train_batch, rewards, groups)
             with timer.stage("update"):
                 actor_metrics = rl.update(actor, experience, train_batch, config)
+            with timer.stage("checkpoint"):
+                checkpoints.maybe_save(step, actor, prompts, guard)
             with timer.stage("sync"):
-                if colocated:
-                    rollout.resume_memory_occupation()
-                sync_weights(actor, rollout, config, version=step)
+                sync_metrics = gpus.sync(version=step)  # from the actor's ranks into every engine
             last = rewards.metrics() | batch_metrics | guard_metrics | actor_metrics | rollout_metrics(groups)
+            last |= sync_metrics
             if heldout.due(step, config.trainer.num_steps):
                 with timer.stage("eval"):
                     last |= heldout.run(rollout)
-            with timer.stage("checkpoint"):
-                checkpoints.maybe_save(step, actor, prompts, guard)
             times = timer.pop()
             last |= times | throughput_metrics(
                 num_tokens=experience.num_tokens, step_seconds=times["time/step"],
@@ -99,11 +95,6 @@ def train(config: RunConfig, *, resume: bool = False) -> dict[str, float]:
             if guard.stopped:  # guard.action=stop or guard.stop_after: the warning above says why
                 break
         return last
-
-
-def sync_weights(actor: ActorGroup, rollout: RolloutEngine, config: RunConfig, *, version: int) -> None:
-    """The actor's weights, exported by the bridge in HF naming, into every rollout engine."""
-    rollout.update_weights(actor.weight_buckets(config.rollout.weight_bucket_bytes), version=version)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,8 +1,12 @@
 """Memory per GPU of a run in a layout: the actor's most loaded pipeline stage, and the rollout engines.
 
 Two phases share a colocated GPU: **training** (the actor's state and activations; the engines have released
-theirs) and **rollout** (the actor's state stays resident, its activations are gone; the engines' weights and
-KV cache). Disaggregated, the actor's GPUs see only training and the engines' GPUs only rollout.
+theirs) and **rollout** (the engines' weights and KV cache; the actor's state is offloaded to host memory,
+``cluster.offload_actor``, or stays resident without it). With the offload, the weight sync between them holds
+the actor's weights (and the KL reference's) beside the engines' weights, before the KV cache returns
+(``trainer/gpu_sharing.py``): the rollout phase's peak is the larger of the two. SGLang sizes its KV pool at
+launch, when the offloaded actor holds nothing. Disaggregated, the actor's GPUs see only training and the
+engines' GPUs only rollout.
 
 Assumptions, beyond the formulas of ``memory.py``: parameters in bf16 unless ``actor.params_dtype=fp32``
 (``auto`` means a GPU, so bf16); attention fused (flash / cuDNN, no stored softmax) unless ``actor.spec=local``;
@@ -80,29 +84,39 @@ class MemoryEstimate:
     engine: EngineMemory | None
     """``None`` when the engines run on CPUs."""
     colocated: bool
+    offload_actor: bool = False
+    """Colocated runs only: the actor's state leaves the GPU while the engines hold theirs."""
 
     @property
     def training_peak(self) -> int:
         return self.actor.resident + self.actor.activations + self.reserve
 
     @property
+    def rollout_resident(self) -> int:
+        """What the actor keeps on a colocated GPU while the engines generate."""
+        return self.actor.resident if self.colocated and not self.offload_actor else 0
+
+    @property
     def rollout_peak(self) -> int:
         if self.engine is None:
             return 0
         engine = self.engine.weights + max(self.engine.kv_pool or self.engine.group_bytes, 0) + self.reserve
-        return engine + (self.actor.resident if self.colocated else 0)
+        if self.colocated and self.offload_actor:  # the sync: both copies of the weights, no KV cache yet
+            return max(engine, self.engine.weights + self.actor.weights + self.actor.reference + self.reserve)
+        return engine + self.rollout_resident
 
 
 def estimate_memory(config: RunConfig, shape: ModelShape, layout: Layout) -> MemoryEstimate:
     """Every pipeline stage's memory; the estimate keeps the stage with the highest training peak."""
     stages = [actor_memory(config, shape, layout.actor, stage) for stage in range(layout.actor.pipeline)]
     worst = max(stages, key=lambda s: s.resident + s.activations)
+    offload = layout.colocated and config.cluster.offload_actor
     # An engine's pool is sized by its fullest GPU: the stage that keeps the most resident during rollout.
-    resident = max(s.resident for s in stages) if layout.colocated else 0
+    resident = max(s.resident for s in stages) if layout.colocated and not offload else 0
     engine = engine_memory(config, shape, layout, actor_resident=resident) if layout.engines.on_gpu else None
     return MemoryEstimate(
         gpu_memory=layout.cluster.gpu_memory_bytes, reserve=RUNTIME_RESERVE, actor=worst, engine=engine,
-        colocated=layout.colocated,
+        colocated=layout.colocated, offload_actor=offload,
     )  # fmt: skip
 
 

@@ -24,10 +24,12 @@ def memory_problems(estimate: MemoryEstimate) -> list[str]:
         if estimate.rollout_peak > gpu:
             problems.append(
                 f"rollout needs {gib(estimate.rollout_peak)} GiB per GPU (engine weights, one group's KV cache"
-                f"{', the resident actor' if estimate.colocated else ''}), more than the {gib(gpu)} GiB there are"
+                f"{', the resident actor' if estimate.rollout_resident else ''}), more than the {gib(gpu)} GiB "
+                "there are"
             )
     elif engine.kv_pool < engine.group_bytes:
-        beside = f" beside the actor's resident {gib(estimate.actor.resident)} GiB" if estimate.colocated else ""
+        resident = estimate.rollout_resident
+        beside = f" beside the actor's resident {gib(resident)} GiB" if resident else ""
         problems.append(
             f"the SGLang KV cache pool ({gib(max(engine.kv_pool, 0))} GiB per GPU{beside}) cannot hold one group "
             f"at full length ({engine.group_tokens} tokens, {gib(engine.group_bytes)} GiB)"

@@ -62,7 +62,8 @@ def _rollout_lines(plan: Plan) -> list[str]:
         return [f"rollout: {plural(engines.num_engines, kind + ' engine')} on CPUs"]
     per_node = layout.cluster.gpus_per_node // engines.tensor
     where = (
-        f"colocated with the actor ({per_node} per node; engine memory released while the actor trains)"
+        f"colocated with the actor ({per_node} per node; engine memory released while the actor trains"
+        f"{', the actor offloaded to host memory while they generate' if plan.estimate.offload_actor else ''})"
         if layout.colocated
         else f"on {engines.num_gpus} GPUs of their own, the actor on {layout.actor.world_size}"
     )
@@ -70,6 +71,11 @@ def _rollout_lines(plan: Plan) -> list[str]:
     lines = [f"rollout: {count} x TP {engines.tensor} = {engines.num_gpus} GPUs, {where}"]
     if engine is not None:
         lines.append("         " + _kv_line(engine))
+    if plan.estimate.offload_actor:
+        actor = plan.estimate.actor  # gradients are dropped, not kept
+        host = (actor.weights + actor.optimizer + actor.reference) * layout.cluster.gpus_per_node
+        lines.append(f"         actor offload: {gib(host)} GiB of host memory per node (weights, optimizer state"
+                     f"{', reference' if actor.reference else ''}; gradients are dropped)")  # fmt: skip
     return lines
 
 
@@ -86,14 +92,18 @@ def memory_table(estimate: MemoryEstimate, layout: Layout) -> str:
     """The components of both phases, in GiB; colocated phases share GPUs, disaggregated ones do not."""
     actor, engine = estimate.actor, estimate.engine
     columns = ("training", "rollout") if estimate.colocated else ("actor GPUs", "engine GPUs")
-    resident_in_rollout = estimate.colocated
-    rows = [[name, gib(value), gib(value) if resident_in_rollout else "-"] for name, value in _state_rows(actor)]
+    in_rollout = "host" if estimate.offload_actor else "-"  # where the actor's state is while engines generate
+    rows = [[name, gib(value), gib(value) if estimate.rollout_resident else in_rollout]
+            for name, value in _state_rows(actor)]  # fmt: skip
     rows += [[name, gib(value), "-"] for name, value in _activation_rows(actor)]
     if engine is not None:
         kv = engine.kv_pool if engine.kv_pool is not None else engine.group_bytes
         rows.append([f"engine weights (TP {layout.engines.tensor})", "-", gib(engine.weights)])
         rows.append(["engine KV cache" + (" pool" if engine.kv_pool is not None else ", one group"), "-", gib(kv)])
     rows.append(["runtime reserve", gib(estimate.reserve), gib(estimate.reserve) if engine is not None else "-"])
+    if engine is not None and estimate.offload_actor:  # the sync's peak: no KV cache yet, both weight copies
+        both = engine.weights + actor.weights + actor.reference + estimate.reserve
+        rows.append(["weight sync (actor + engine weights, reserve)", "-", gib(both)])
     rows.append(["total", gib(estimate.training_peak), gib(estimate.rollout_peak) if engine is not None else "-"])
     stage = f"pipeline stage {actor.stage} of {layout.actor.pipeline}"
     title = f"memory per GPU, GiB of {gib(estimate.gpu_memory)} ({stage}, the most loaded)"

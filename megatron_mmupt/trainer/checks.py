@@ -10,6 +10,7 @@ import json
 import re
 from pathlib import Path
 
+from megatron_mmupt.bridge.sync_config import resolve_transport
 from megatron_mmupt.config.configurable import ConfigError
 from megatron_mmupt.config.run_config import RunConfig
 
@@ -30,6 +31,8 @@ def check_run_inputs(config: RunConfig) -> None:
     if not config.data.processor:
         raise ConfigError("data.processor is empty; set it to the model folder (it holds the tokenizer)")
     _check_files(Path(config.data.processor), TOKENIZER_FILES, "data.processor")
+    colocated = config.cluster.colocate and config.rollout.uses_gpus and config.cluster.gpus_per_worker() > 0
+    resolve_transport(config.rollout.weight_sync, config.rollout, colocated=colocated)
     for key, source in (("data.source.path", config.data.source.path), ("eval.source.path", config.eval.source.path)):
         if source and not Path(source).exists() and not _glob_or_hub_name(source):
             raise ConfigError(f"{key}={source!r} does not exist (for the demo: `megatron-mmupt demo-data --out DIR`)")

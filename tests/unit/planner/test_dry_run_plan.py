@@ -24,14 +24,16 @@ def test_plan_sizes_the_run_to_the_cluster():
     assert plan.estimate.training_peak <= plan.estimate.gpu_memory
 
 
-def test_every_proposed_fix_fits():
-    config = recipe("qwen2_5_vl_7b_mmr1", *UNFIT_7B)
+@pytest.mark.parametrize("offload", [True, False], ids=["offload", "resident"])
+def test_every_proposed_fix_fits(offload):
+    config = recipe("qwen2_5_vl_7b_mmr1", *UNFIT_7B, f"cluster.offload_actor={str(offload).lower()}")
     cluster = cluster_shape(config, nodes=1, gpus_per_node=8)
     with pytest.raises(PlanError, match=r"training needs 99\.0 GiB per GPU, more than the 80\.0 GiB") as error:
         make_plan(config, cluster)
     fixes = error.value.fixes
     assert "actor.recompute=full actor.distributed_optimizer=true" in fixes
-    assert "actor.recompute=full" not in fixes  # alone it leaves the colocated engines no KV cache
+    # Alone, full recompute leaves a resident actor's colocated engines no KV cache; an offloaded one, enough.
+    assert ("actor.recompute=full" in fixes) == offload
     for fix in fixes:
         if fix.startswith("--nodes"):
             make_plan(config, dataclasses.replace(cluster, nodes=int(fix.split()[1])))
@@ -40,7 +42,7 @@ def test_every_proposed_fix_fits():
 
 
 def test_kv_cache_that_cannot_hold_a_group():
-    config = recipe("qwen2_5_vl_72b_mmr1")
+    config = recipe("qwen2_5_vl_72b_mmr1", "cluster.offload_actor=false")  # offloaded (the default), it fits
     with pytest.raises(PlanError, match=r"KV cache pool \(0\.5 GiB per GPU beside the actor's resident 46\.4 GiB\)"):
         make_plan(config, cluster_shape(config, nodes=4, gpus_per_node=8))
 
@@ -74,6 +76,9 @@ def test_rendered_plan():
     assert "run with: trainer.world_size=8 rollout.num_engines=2" in text
     table = text.split("memory per GPU")[1].splitlines()
     rows = {line.rsplit(None, 2)[0]: line.split()[-2:] for line in table[3:]}
-    assert rows["optimizer state (fp32)"] == ["14.4", "14.4"]  # 12 bytes x 2.58B parameters / DP 2
+    assert rows["optimizer state (fp32)"] == ["14.4", "host"]  # 12 bytes x 2.58B parameters / DP 2; offloaded
     assert rows["engine weights (TP 4)"] == ["-", "3.9"]  # 8.29B x 2 bytes / 4
+    assert rows["weight sync (actor + engine weights, reserve)"] == ["-", "17.5"]  # 4.8 + 4.8 (reference) + 3.9 + 4
     assert rows["total"] == ["62.5", "48.0"]  # rollout: 0.6 x 80 GiB, SGLang's share
+    # 8 GPUs x (weights 4.8 + optimizer 14.4 + reference 4.8)
+    assert "actor offload: 192.3 GiB of host memory per node (weights, optimizer state, reference;" in text

@@ -60,8 +60,8 @@ def test_frozen_vision_has_no_state_or_activations(small, small_run):
     assert stage.vision_activations == 0
 
 
-def test_colocated_engines(small, small_run):
-    config = small_run()
+def test_colocated_engines_beside_a_resident_actor(small, small_run):
+    config = small_run("cluster.offload_actor=false")
     estimate = estimate_memory(config, small, layout_of(config, small))
     assert estimate.actor.stage == 0  # the most loaded: vision, embedding, 2 micro-batches in flight
     assert estimate.training_peak == 38000 + 10880 + 12800 + RUNTIME_RESERVE
@@ -72,6 +72,15 @@ def test_colocated_engines(small, small_run):
     # SGLang's pool: 0.5 x 80 GiB, less what is already there (the actor's resident state, weights, reserve).
     assert engine.kv_pool == 40 * GIB - (38000 + 4900 + RUNTIME_RESERVE)
     assert estimate.rollout_peak == 40 * GIB
+
+
+def test_colocated_engines_with_the_actor_offloaded(small, small_run):
+    config = small_run()  # cluster.offload_actor=true, the default
+    estimate = estimate_memory(config, small, layout_of(config, small))
+    assert estimate.training_peak == 38000 + 10880 + 12800 + RUNTIME_RESERVE  # training is the same
+    assert estimate.rollout_resident == 0
+    assert estimate.engine.kv_pool == 40 * GIB - (4900 + RUNTIME_RESERVE)  # SGLang's pool sees an empty GPU
+    assert estimate.rollout_peak == 40 * GIB  # the sync (weights of both) is smaller than the pool here
 
 
 def test_disaggregated_engines_do_not_see_the_actor(small, small_run):
