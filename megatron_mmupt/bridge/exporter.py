@@ -40,8 +40,8 @@ import torch.distributed as dist
 from megatron_mmupt.actor.megatron.config_bridge import text_config
 from megatron_mmupt.actor.megatron.distributed import ParallelGroups
 from megatron_mmupt.bridge.importer import attention_shape
-from megatron_mmupt.bridge.name_maps.qwen2_5_vl import EMBEDDING_HF_NAME, TIED_HF_NAME, VISION_PREFIX
-from megatron_mmupt.bridge.param_map import ParamMap
+from megatron_mmupt.bridge.name_maps.rules import EMBEDDING_HF_NAME, TIED_HF_NAME
+from megatron_mmupt.bridge.param_map import ParamMap, Resolved
 from megatron_mmupt.bridge.transforms import AttentionShape, Layout, merge
 
 HFTensors = list[tuple[str, torch.Tensor]]
@@ -143,7 +143,7 @@ def export_plan(model: torch.nn.Module, hf_config: Any, groups: ParallelGroups, 
 
 def stage_plan(model: torch.nn.Module, hf_config: Any, *, spec: str, stage: int, tp_size: int) -> list[ExportItem]:
     """This stage's ``ExportItem``s in module order (no communication); the tied output layer is left out."""
-    param_map, shape = ParamMap(spec), attention_shape(hf_config)
+    param_map, shape = ParamMap.for_config(hf_config, spec), attention_shape(hf_config)
     hf_rows = text_config(hf_config).vocab_size
     tied = bool(getattr(model, "share_embeddings_and_output_weights", False))
     offset = layer_offset(model)
@@ -155,7 +155,7 @@ def stage_plan(model: torch.nn.Module, hf_config: Any, *, spec: str, stage: int,
         meta = [torch.empty(param.shape, dtype=param.dtype, device="meta")] * tp_size
         layout = resolved.layout
         hf_shapes = tuple(tuple(t.shape) for t in merge(meta, layout, hf_rows=hf_rows, shape=shape))
-        key = (_section(resolved.hf[0], resolved.layer), resolved.layer or 0, index)
+        key = (_section(resolved), resolved.layer or 0, index)
         items.append(ExportItem(name, layout, resolved.hf, hf_shapes, tuple(param.shape), param.dtype, stage, key))
     return items
 
@@ -166,12 +166,12 @@ def layer_offset(model: torch.nn.Module) -> int:
     return layers[0].layer_number - 1 if len(layers) else 0
 
 
-def _section(hf_name: str, layer: int | None) -> int:
-    if layer is not None:
+def _section(resolved: Resolved) -> int:
+    if resolved.layer is not None:
         return 2
-    if hf_name.startswith(VISION_PREFIX[1]):
+    if resolved.is_vision:
         return 0
-    return {EMBEDDING_HF_NAME: 1, TIED_HF_NAME: 4}.get(hf_name, 3)  # 3: the final norm
+    return {EMBEDDING_HF_NAME: 1, TIED_HF_NAME: 4}.get(resolved.hf[0], 3)  # 3: the final norm
 
 
 def _stream_tensors(

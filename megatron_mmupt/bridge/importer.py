@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from megatron_mmupt.bridge.hf_checkpoint import HFCheckpoint
-from megatron_mmupt.bridge.name_maps.qwen2_5_vl import EMBEDDING_HF_NAME, IGNORED_HF_NAMES, TIED_HF_NAME
+from megatron_mmupt.bridge.name_maps.rules import EMBEDDING_HF_NAME, IGNORED_HF_NAMES, TIED_HF_NAME
 from megatron_mmupt.bridge.param_map import ParamMap
 from megatron_mmupt.bridge.transforms import AttentionShape, Layout, shard
 
@@ -34,7 +34,7 @@ def load_hf_weights(
     Every Megatron parameter must have a rule and every tensor it needs must exist, with the exact shape the
     layout produces: a wrong checkpoint fails here, naming the tensor, before anything is overwritten.
     """
-    param_map, shape = ParamMap(spec), attention_shape(hf_config)
+    param_map, shape = ParamMap.for_config(hf_config, spec), attention_shape(hf_config)
     updates, used = [], set()
     for name, param in model.named_parameters():
         resolved = param_map.resolve(name, layer_offset)

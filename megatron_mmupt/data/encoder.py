@@ -18,7 +18,7 @@ from megatron_mmupt.data.images import ImageConfig, decode_image
 from megatron_mmupt.data.processing import Processors
 from megatron_mmupt.data.prompt_batch import Prompt
 from megatron_mmupt.data.prompt_renderer import PromptConfig, build_messages
-from megatron_mmupt.data.rope import rope_position_ids
+from megatron_mmupt.data.rope import continue_positions, rope_position_ids
 from megatron_mmupt.data.types import BadRow, BadRowReason, Example
 
 
@@ -28,12 +28,22 @@ class PromptEncoder:
     def __init__(self, processors: Processors, prompt: PromptConfig, images: ImageConfig) -> None:
         self.processors, self.prompt = processors, prompt
         self._special = processors.special_token_strings()
-        own = processors.image_processor.size
-        self._size = images.processor_size({"shortest_edge": own["shortest_edge"], "longest_edge": own["longest_edge"]})
+        self._size = None
+        if processors.has_vision:
+            own = processors.image_processor.size
+            edges = {"shortest_edge": own["shortest_edge"], "longest_edge": own["longest_edge"]}
+            self._size = images.processor_size(edges)
 
     def encode(self, example: Example) -> Prompt:
         """The model inputs of one example; ``BadRow`` when it cannot become a valid prompt."""
         example = self._sanitized(example)
+        if example.images and not self.processors.has_vision:
+            raise BadRow(
+                BadRowReason.IMAGES_UNSUPPORTED,
+                example.id,
+                f"{len(example.images)} image(s), but the model is text-only (its processor folder has no image "
+                "processor); use a multimodal model or a dataset of text questions",
+            )
         pil_images = [decode_image(ref, example.id) for ref in example.images]
         tokenizer = self.processors.tokenizer
         text = tokenizer.apply_chat_template(
@@ -48,9 +58,12 @@ class PromptEncoder:
                 example.id,
                 f"{input_ids.shape[0]} tokens (images included) > max_prompt_tokens={self.prompt.max_prompt_tokens}",
             )
-        position_ids, delta = rope_position_ids(
-            input_ids, grid, self.processors.image_token_id, self.processors.merge_size
-        )
+        if self.processors.has_vision:
+            position_ids, delta = rope_position_ids(
+                input_ids, grid, self.processors.image_token_id, self.processors.merge_size
+            )
+        else:  # text only: one position per token, on all three axes
+            position_ids, delta = continue_positions(0, 0, input_ids.shape[0]), 0
         return Prompt(
             id=example.id,
             input_ids=input_ids,
@@ -82,6 +95,8 @@ class PromptEncoder:
     def _expand_image_tokens(self, ids: torch.Tensor, grid: torch.Tensor, row: str) -> torch.Tensor:
         """Repeat the i-th ``<|image_pad|>`` ``t*h*w/merge^2`` times for the i-th image."""
         image_token = self.processors.image_token_id
+        if image_token is None:  # a text-only model: there are no images (checked in ``encode``)
+            return ids
         positions = (ids == image_token).nonzero().flatten().tolist()
         if len(positions) != grid.shape[0]:
             raise BadRow(

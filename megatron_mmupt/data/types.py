@@ -48,6 +48,8 @@ class BadRowReason(enum.StrEnum):
     BAD_IMAGE = "bad_image"
     TOO_LONG = "too_long"
     IMAGE_TOKEN_MISMATCH = "image_token_mismatch"
+    IMAGES_UNSUPPORTED = "images_unsupported"
+    """The row has images and the model is text-only."""
     BAD_VALUE = "bad_value"
 
 

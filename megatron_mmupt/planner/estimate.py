@@ -148,7 +148,9 @@ def _activations(
     seq_len = config.data.prompt.max_prompt_tokens + config.rollout.sampling.max_new_tokens
     tokens = actor.micro_batch_size * seq_len
     in_flight = min(actor.pipeline - stage, actor.num_micro_batches)
-    dims = dict(hidden=text.hidden_size, q_size=text.q_size, kv_size=text.kv_size, ffn_size=text.intermediate_size,
+    # With fewer KV heads than TP ranks each rank keeps one whole KV head (shared with TP / kv_heads ranks).
+    kv_size = max(text.kv_size, text.head_dim * actor.tensor)
+    dims = dict(hidden=text.hidden_size, q_size=text.q_size, kv_size=kv_size, ffn_size=text.intermediate_size,
                 gated=True, tensor_degree=actor.tensor)  # fmt: skip
     scores = text.num_attention_heads if cfg.spec == "local" else 0  # TE's fused attention keeps no softmax
     full_layer = memory.transformer_layer_activations(**dims, score_heads=scores, seq_len=seq_len) * tokens

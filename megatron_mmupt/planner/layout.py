@@ -19,6 +19,7 @@ import math
 from typing import Literal
 
 from megatron_mmupt.config.run_config import RunConfig
+from megatron_mmupt.models.parallel_layout import check_parallel_layout
 from megatron_mmupt.planner.errors import PlanError
 from megatron_mmupt.planner.model_shape import ModelShape
 
@@ -97,10 +98,12 @@ def plan_layout(config: RunConfig, shape: ModelShape, cluster: ClusterShape) -> 
     """The placement of ``config`` on ``cluster``; ``PlanError`` naming the fix when there is none."""
     parallel = config.actor.parallel
     text = shape.text
-    parallel.check_model(
+    check_parallel_layout(
+        parallel,
         num_layers=text.num_layers,
         num_attention_heads=text.num_attention_heads,
         num_key_value_heads=text.num_key_value_heads,
+        head_dim=text.head_dim,
     )
     engine_tensor = _engine_tensor_degree(config, cluster)
     on_gpu = config.rollout.engine == "sglang" or config.rollout.local.device != "cpu"

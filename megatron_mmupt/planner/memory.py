@@ -16,8 +16,9 @@ sequence parallelism, ``sbh(10 + 24/t + 5as/(ht))`` bytes, rewritten for this mo
   + a s / t                    softmax probabilities, only where attention is not fused (``actor.spec=local``)
 
 with h hidden, q = heads x head_dim, kv = kv_heads x head_dim, f the MLP width, a heads, s the sequence
-length, t the tensor-parallel size. Against the paper's GPT layer (q = kv = h, f = 4h, GeLU, dropout) the
-differences are: no dropout masks or dropout outputs (the actor trains with dropout 0: the paper's 2sbh and
+length, t the tensor-parallel size. With fewer KV heads than t, each rank keeps one whole KV head (Megatron
+shares it among t / kv_heads ranks), so ``estimate`` passes ``kv = head_dim x t``. Against the paper's GPT
+layer (q = kv = h, f = 4h, GeLU, dropout) the differences are: no dropout masks or dropout outputs (the actor trains with dropout 0: the paper's 2sbh and
 2as^2b terms vanish), GQA (K and V are ``kv`` wide), and SwiGLU (three f-wide tensors instead of two).
 Recompute: ``selective`` keeps the layer but not the softmax term; ``full`` keeps only each layer's input
 (``h`` per token) plus, while one layer is recomputed in backward, that layer's full set.

@@ -13,6 +13,8 @@ from pathlib import Path
 from megatron_mmupt.bridge.sync_config import resolve_transport
 from megatron_mmupt.config.configurable import ConfigError
 from megatron_mmupt.config.run_config import RunConfig
+from megatron_mmupt.models.families import family_of
+from megatron_mmupt.models.parallel_layout import check_hf_text_layout
 
 WEIGHT_PATTERNS = ("*.safetensors", "model.safetensors.index.json")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
@@ -22,12 +24,9 @@ HUB_NAME = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")  # owner/name; the data sta
 
 def check_run_inputs(config: RunConfig) -> None:
     model = _check_model_folder(config.actor.model, "actor.model")
-    text = _text_config(json.loads((model / "config.json").read_text()))
-    config.actor.parallel.check_model(
-        num_layers=int(text["num_hidden_layers"]),
-        num_attention_heads=int(text["num_attention_heads"]),
-        num_key_value_heads=int(text.get("num_key_value_heads", text["num_attention_heads"])),
-    )
+    hf_config = json.loads((model / "config.json").read_text())
+    family_of(hf_config)  # a supported architecture (its error lists them)
+    check_hf_text_layout(config.actor.parallel, _text_config(hf_config))
     if not config.data.processor:
         raise ConfigError("data.processor is empty; set it to the model folder (it holds the tokenizer)")
     _check_files(Path(config.data.processor), TOKENIZER_FILES, "data.processor")

@@ -1,4 +1,4 @@
-"""Hugging Face Qwen2 / Qwen2.5-VL text config -> Megatron-Core ``TransformerConfig``: one explicit function.
+"""Hugging Face Qwen2 / Qwen2-VL / Qwen2.5-VL text config -> Megatron-Core ``TransformerConfig``: one explicit function.
 
 Every field that changes the math is mapped by name below (no attribute-copy loop); fields with no
 counterpart are checked to hold the value the mapping assumes, so an unexpected checkpoint (a bias on
@@ -12,6 +12,8 @@ from typing import Any
 import torch
 
 from megatron_mmupt.config.configurable import ConfigError
+from megatron_mmupt.models.families import ModelFamily, family_of
+from megatron_mmupt.models.parallel_layout import check_hf_text_layout
 from megatron_mmupt.parallel.config import ParallelConfig
 
 
@@ -40,19 +42,17 @@ def transformer_config(
     from megatron.core.transformer.transformer_config import TransformerConfig
 
     text = text_config(hf_config)
+    family = family_of(hf_config)
     _check_supported(text)
-    parallel.check_model(
-        num_layers=text.num_hidden_layers,
-        num_attention_heads=text.num_attention_heads,
-        num_key_value_heads=text.num_key_value_heads,
-    )
-    _, mrope_section = rope_settings(text)
+    check_hf_text_layout(parallel, text)
     head_dim = getattr(text, "head_dim", None) or text.hidden_size // text.num_attention_heads
     return TransformerConfig(
         num_layers=text.num_hidden_layers,
         hidden_size=text.hidden_size,
         ffn_hidden_size=text.intermediate_size,
         num_attention_heads=text.num_attention_heads,
+        # Fewer KV heads than TP ranks is fine: Megatron shares each KV head among TP / num_query_groups ranks
+        # (models.parallel_layout).
         num_query_groups=text.num_key_value_heads,
         kv_channels=head_dim,
         normalization="RMSNorm",
@@ -61,7 +61,7 @@ def transformer_config(
         add_bias_linear=False,
         gated_linear_unit=True,
         activation_func=torch.nn.functional.silu,
-        mrope_section=mrope_section,
+        mrope_section=mrope_section(family, text, head_dim),
         attention_dropout=0.0,  # RL recomputes log-probs: dropout would make them differ from the rollout's
         hidden_dropout=0.0,
         tensor_model_parallel_size=parallel.tensor_degree,
@@ -77,6 +77,24 @@ def transformer_config(
         masked_softmax_fusion=False,
         **_recompute_settings(recompute),
     )
+
+
+def mrope_section(family: ModelFamily, text: Any, head_dim: int) -> list[int]:
+    """Rotary dims per position axis (temporal, height, width); they sum to ``head_dim / 2``.
+
+    The wrapper always runs Megatron's 3-D rope on the data stage's ``(3, B, S)`` position ids. A 1-D rope
+    family puts every frequency on the first axis, which is plain rope at the given positions (for text the
+    three rows are equal anyway).
+    """
+    if family.rope == "1d":
+        return [head_dim // 2, 0, 0]
+    _, section = rope_settings(text)
+    if not section or sum(section) * 2 != head_dim:
+        raise ConfigError(
+            f"{family.architecture} needs rope_parameters.mrope_section summing to head_dim / 2 = {head_dim // 2}, "
+            f"the config has {section!r}"
+        )
+    return section
 
 
 def _recompute_settings(recompute: str) -> dict[str, Any]:
@@ -96,5 +114,8 @@ def _check_supported(text: Any) -> None:
         value = getattr(text, key, expected)
         if value != expected:
             raise ConfigError(f"the model's {key}={value!r} is not supported (expected {expected!r})")
+    rope_type = (getattr(text, "rope_parameters", None) or {}).get("rope_type", "default")
+    if rope_type not in ("default", "mrope"):
+        raise ConfigError(f"the model's rope_type={rope_type!r} is not supported (expected 'default' or 'mrope')")
     if getattr(text, "attention_bias", True) is False:
         raise ConfigError("the model has no q/k/v bias; only Qwen2-style attention (bias on q, k, v) is supported")

@@ -1,8 +1,10 @@
 """Logit parity between the Megatron model (loaded through the bridge) and transformers, at any TP/PP.
 
 Both models read the same Hugging Face folder and run on the same batch: two prompts encoded by the data
-stage from the folder's own processor files (one with a generated image, one text-only), right-padded to
-one length. Only real (unpadded) positions are compared. Run by ``tools/check_parity.py`` and the tests.
+stage from the folder's own processor files (one with a generated image, one text-only; two text prompts
+for a text-only model), right-padded to one length. Only real (unpadded) positions are compared. The
+transformers model is the family's class (``models.families``: the architecture ``config.json`` names).
+Run by ``tools/check_parity.py`` and the tests.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from megatron_mmupt.actor.megatron.forward import forward_logits
 from megatron_mmupt.actor.megatron.model_provider import build_model, load_hf_config
 from megatron_mmupt.bridge.hf_checkpoint import HFCheckpoint
 from megatron_mmupt.bridge.importer import load_hf_weights
+from megatron_mmupt.models.families import family_of
 from megatron_mmupt.parallel.config import ParallelConfig
 
 
@@ -38,10 +41,12 @@ def parity_batch(model_dir: str | Path) -> tuple[dict[str, Any], torch.Tensor]:
     png = io.BytesIO()
     image.save(png, format="PNG")
     encoder = PromptEncoder(processors, PromptConfig(), ImageConfig())
-    prompts = (
-        encoder.encode(Example("image", "<image>How many red circles are there?", images=(png.getvalue(),))),
-        encoder.encode(Example("text", "What is 2 + 3?")),
+    first = (
+        Example("image", "<image>How many red circles are there?", images=(png.getvalue(),))
+        if processors.has_vision
+        else Example("long", "How many red circles are there in a row of five red and two blue circles?")
     )
+    prompts = (encoder.encode(first), encoder.encode(Example("text", "What is 2 + 3?")))
     inputs = PromptBatch(prompts).collate(processors.pad_token_id, padding_side="right")
     batch = {k: inputs[k] for k in ("input_ids", "position_ids", "pixel_values", "image_grid_thw")}
     return batch, inputs["attention_mask"].bool()
@@ -71,11 +76,12 @@ def megatron_logits(
 
 @torch.no_grad()
 def transformers_logits(model_dir: str | Path, batch: dict[str, Any]) -> torch.Tensor:
-    from transformers import AutoConfig, AutoModelForImageTextToText
-
-    config = AutoConfig.from_pretrained(str(model_dir))
-    model = AutoModelForImageTextToText.from_pretrained(str(model_dir), attn_implementation="eager").eval()
+    config = load_hf_config(model_dir)
+    family = family_of(config)
+    model = family.hf_model_class().from_pretrained(str(model_dir), attn_implementation="eager").eval()
     input_ids = batch["input_ids"]
+    if not family.is_multimodal:  # right-padded rows start at 0: transformers' default positions are ours
+        return model(input_ids=input_ids).logits
     return model(
         input_ids=input_ids,
         pixel_values=batch["pixel_values"],

@@ -1,11 +1,12 @@
-"""Qwen2.5-VL (and Qwen2-VL) on Megatron-Core: transformers' vision tower + Megatron ``GPTModel`` with mrope.
+"""Qwen2.5-VL, Qwen2-VL and text-only Qwen2 on Megatron-Core: transformers' vision tower + Megatron ``GPTModel``.
 
 Why not ``megatron.core.models.multimodal.LLaVAModel``: it calls the language model with
 ``position_ids=None``, so 3-D rope cannot work. This wrapper is small instead:
 
-* ``visual``: transformers' ``Qwen2_5_VisionTransformerPretrainedModel`` under its Hugging Face names,
-  replicated on every tensor-parallel rank of the first pipeline stage (the pattern of Megatron-Bridge and
-  slime). Its parameters are flagged ``replicated_across_tp``; ``reduce_replicated_grads`` averages their
+* ``visual``: the family's transformers vision tower (``models.families``:
+  ``Qwen2_5_VisionTransformerPretrainedModel``, ``Qwen2VisionTransformerPretrainedModel``; none for a text-only
+  Qwen2) under its Hugging Face names, replicated on every tensor-parallel rank of the first pipeline stage
+  (the pattern of Megatron-Bridge and slime). Its parameters are flagged ``replicated_across_tp``; ``reduce_replicated_grads`` averages their
   gradients over the TP group so the copies never drift (Megatron's own ``average_gradients_across_tp_domain``
   uses ``ReduceOp.AVG``, which gloo lacks).
 * ``language_model``: Megatron ``GPTModel(position_embedding_type="mrope")``. On the first stage the token
@@ -30,6 +31,8 @@ REPLICATED_ATTR = "replicated_across_tp"
 
 
 class Qwen2_5_VLModel(MegatronModule):
+    """The model of every family in ``models.families`` (``visual`` is ``None`` for text-only Qwen2)."""
+
     def __init__(
         self,
         config: TransformerConfig,
@@ -44,13 +47,15 @@ class Qwen2_5_VLModel(MegatronModule):
         from megatron.core.transformer.enums import ModelType
 
         from megatron_mmupt.actor.megatron.config_bridge import rope_settings, text_config
+        from megatron_mmupt.models.families import family_of
 
         self.model_type = ModelType.encoder_or_decoder  # read by Megatron's pipeline schedules
 
         text = text_config(hf_config)
         theta, _ = rope_settings(text)
         self.pre_process, self.post_process = pre_process, post_process
-        self.image_token_id = getattr(hf_config, "image_token_id", None)
+        family = family_of(hf_config)
+        self.image_token_id = getattr(hf_config, "image_token_id", None) if family.is_multimodal else None
         self.share_embeddings_and_output_weights = bool(getattr(text, "tie_word_embeddings", False))
         self.language_model = GPTModel(
             config=config,
@@ -63,7 +68,11 @@ class Qwen2_5_VLModel(MegatronModule):
             position_embedding_type="mrope",
             rotary_base=theta,
         )
-        self.visual = _vision_tower(hf_config, config.params_dtype) if pre_process and self.image_token_id else None
+        self.visual = (
+            _vision_tower(family.vision_tower_class(), hf_config, config.params_dtype)
+            if (pre_process and family.is_multimodal)
+            else None
+        )
 
     def set_input_tensor(self, input_tensor: torch.Tensor | list[torch.Tensor]) -> None:
         """Called by Megatron's pipeline schedules on stages after the first."""
@@ -135,12 +144,10 @@ class Qwen2_5_VLModel(MegatronModule):
         return sharded
 
 
-def _vision_tower(hf_config: Any, dtype: torch.dtype) -> torch.nn.Module:
-    from transformers.models.qwen2_5_vl.modeling_qwen2_5_vl import Qwen2_5_VisionTransformerPretrainedModel
-
+def _vision_tower(tower_class: type, hf_config: Any, dtype: torch.dtype) -> torch.nn.Module:
     vision_config = hf_config.vision_config
     vision_config._attn_implementation = getattr(hf_config, "_attn_implementation", None) or "sdpa"
-    tower = Qwen2_5_VisionTransformerPretrainedModel._from_config(vision_config, dtype=dtype)
+    tower = tower_class._from_config(vision_config, dtype=dtype)
     for param in tower.parameters():
         setattr(param, REPLICATED_ATTR, True)
     return tower

@@ -28,7 +28,8 @@ from megatron_mmupt.bridge.exporter import layer_offset
 from megatron_mmupt.bridge.hf_checkpoint import HFCheckpoint
 from megatron_mmupt.bridge.hf_writer import check_destination, copy_tokenizer_files
 from megatron_mmupt.bridge.importer import load_hf_weights, unused_weights
-from megatron_mmupt.bridge.name_maps.qwen2_5_vl import TIED_HF_NAME
+from megatron_mmupt.bridge.name_maps.rules import TIED_HF_NAME
+from megatron_mmupt.models.parallel_layout import check_hf_text_layout
 from megatron_mmupt.parallel.config import ParallelConfig
 from megatron_mmupt.utils.errors import InputError
 
@@ -47,11 +48,7 @@ def hf_to_mcore(
     hf_config = load_hf_config(hf_dir)
     checkpoint = HFCheckpoint(hf_dir)
     text = text_config(hf_config)
-    parallel.check_model(
-        num_layers=text.num_hidden_layers,
-        num_attention_heads=text.num_attention_heads,
-        num_key_value_heads=text.num_key_value_heads,
-    )
+    check_hf_text_layout(parallel, text)
     check_destination(out)
     spec_name, dtype = resolve_spec(spec), params_dtype(hf_config)
     with parallel_session(parallel) as groups:

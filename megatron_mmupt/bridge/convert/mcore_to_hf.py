@@ -20,6 +20,7 @@ from megatron_mmupt.bridge.convert.metadata import HF_FILES_DIR, CheckpointMetad
 from megatron_mmupt.bridge.convert.session import ConvertReport, call_collectively, launch_world_size, parallel_session
 from megatron_mmupt.bridge.exporter import Receivers, iter_hf_buckets, receives
 from megatron_mmupt.bridge.hf_writer import DEFAULT_MAX_SHARD_BYTES, check_destination, write_hf_folder
+from megatron_mmupt.models.parallel_layout import check_hf_text_layout, valid_tensor_degrees
 from megatron_mmupt.parallel.config import ParallelConfig
 
 DEFAULT_BUCKET_BYTES = 512 * 1024**2
@@ -48,11 +49,7 @@ def mcore_to_hf(
     check_destination(out)
     layout = parallel or layout_for_world(launch_world_size(), hf_config)
     text = text_config(hf_config)
-    layout.check_model(
-        num_layers=text.num_hidden_layers,
-        num_attention_heads=text.num_attention_heads,
-        num_key_value_heads=text.num_key_value_heads,
-    )
+    check_hf_text_layout(layout, text)
     with parallel_session(layout) as groups:
         model = build_model(hf_config, layout, groups, params_dtype=metadata.torch_dtype, spec=metadata.spec)
         _load(model, ckpt)
@@ -81,15 +78,18 @@ def mcore_to_hf(
 
 
 def layout_for_world(world_size: int, hf_config: Any) -> ParallelConfig:
-    """The layout to load at when none is given: the largest TP that divides the world size, the attention
-    heads and the KV heads; then the largest PP that divides the remaining ranks and the layers; any ranks left
+    """The layout to load at when none is given: the largest TP that divides the world size and that the
+    attention can be split into (``models.parallel_layout``: it divides the heads, and divides the KV heads or
+    is a multiple of them); then the largest PP that divides the remaining ranks and the layers; any ranks left
     over are data-parallel replicas (they load, and do not write)."""
     text = text_config(hf_config)
-    tp = max(
-        d
-        for d in range(1, world_size + 1)
-        if world_size % d == 0 and text.num_attention_heads % d == 0 and text.num_key_value_heads % d == 0
+    heads = text.num_attention_heads
+    valid = valid_tensor_degrees(
+        num_attention_heads=heads,
+        num_key_value_heads=text.num_key_value_heads,
+        head_dim=getattr(text, "head_dim", None) or text.hidden_size // heads,
     )
+    tp = max(d for d in valid if world_size % d == 0)
     rest = world_size // tp
     pp = max(d for d in range(1, rest + 1) if rest % d == 0 and text.num_hidden_layers % d == 0)
     return ParallelConfig(tensor_degree=tp, pipeline_degree=pp)

@@ -36,7 +36,7 @@ def test_unsupported_models_fail_naming_the_field(hf_config):
 @pytest.mark.parametrize(
     ("parallel", "message"),
     [
-        (ParallelConfig(tensor_degree=4), r"must divide the 2 key/value heads.*valid degrees: 1, 2"),
+        (ParallelConfig(tensor_degree=8), r"must divide the 4 attention heads.*valid degrees: 1, 2, 4"),
         (ParallelConfig(tensor_degree=3), "must divide the 4 attention heads"),
         (ParallelConfig(pipeline_degree=3), "must divide the 2 layers"),
     ],

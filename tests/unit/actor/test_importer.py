@@ -6,9 +6,12 @@ from transformers import AutoConfig
 
 from megatron_mmupt.bridge.hf_checkpoint import HFCheckpoint
 from megatron_mmupt.bridge.importer import load_hf_weights
+from megatron_mmupt.bridge.name_maps import NAME_MAPS
 from megatron_mmupt.bridge.param_map import ParamMap
 from megatron_mmupt.bridge.transforms import Layout
 from megatron_mmupt.utils.errors import InputError
+
+QWEN2_5_VL = NAME_MAPS["Qwen2_5_VLForConditionalGeneration"]
 
 
 def module_with(shapes: dict[str, tuple[int, ...]]) -> torch.nn.Module:
@@ -38,15 +41,15 @@ def module_with(shapes: dict[str, tuple[int, ...]]) -> torch.nn.Module:
     ],
 )  # fmt: skip
 def test_resolve(spec, name, offset, hf, layout):
-    resolved = ParamMap(spec).resolve(name, offset)
+    resolved = ParamMap(spec, QWEN2_5_VL).resolve(name, offset)
     assert (resolved.hf, resolved.layout) == (hf, layout)
 
 
 def test_unmapped_names_are_named():
     with pytest.raises(KeyError, match="no bridge rule for Megatron parameter 'language_model.decoder.layers.0.x'"):
-        ParamMap("local").resolve("language_model.decoder.layers.0.x")
+        ParamMap("local", QWEN2_5_VL).resolve("language_model.decoder.layers.0.x")
     with pytest.raises(ValueError, match="unknown layer spec"):
-        ParamMap("fast")
+        ParamMap("fast", QWEN2_5_VL)
 
 
 def test_qkv_shard_of_tp_rank_matches_hand_layout(tiny_model_dir):

@@ -61,8 +61,10 @@ def test_metadata_round_trip_and_validation(tiny_model_dir, tmp_path):
         CheckpointMetadata.read(tmp_path)
 
 
-def text(heads: int, kv_heads: int, layers: int) -> SimpleNamespace:
-    config = SimpleNamespace(num_attention_heads=heads, num_key_value_heads=kv_heads, num_hidden_layers=layers)
+def text(heads: int, kv_heads: int, layers: int, head_dim: int = 32) -> SimpleNamespace:
+    config = SimpleNamespace(
+        num_attention_heads=heads, num_key_value_heads=kv_heads, num_hidden_layers=layers, hidden_size=heads * head_dim
+    )
     return SimpleNamespace(text_config=config)
 
 
@@ -71,7 +73,9 @@ def text(heads: int, kv_heads: int, layers: int) -> SimpleNamespace:
     [
         (1, text(4, 2, 2), (1, 1)),
         (2, text(4, 2, 2), (2, 1)),
-        (8, text(4, 2, 2), (2, 2)),  # and 2 data-parallel replicas
+        (8, text(4, 2, 2), (4, 2)),  # TP=4 shares each of the 2 KV heads between 2 ranks
+        (8, text(4, 1, 2), (4, 2)),  # one KV head, shared by all 4 TP ranks
+        (16, text(4, 2, 3), (4, 1)),  # and 4 data-parallel replicas
         (6, text(12, 4, 6), (2, 3)),
         (16, text(28, 4, 28), (4, 4)),  # Qwen2.5-VL-7B on 2 nodes of 8
         (3, text(4, 2, 4), (1, 1)),

@@ -14,7 +14,8 @@ from megatron_mmupt.bridge.transforms import Layout
 
 # The tiny model at TP=2: hidden 128, 4 heads in 2 KV groups of head_dim 32, ffn 384, vocabulary 500 padded to 512.
 HF_CONFIG = SimpleNamespace(
-    text_config=SimpleNamespace(num_attention_heads=4, num_key_value_heads=2, hidden_size=128, vocab_size=500)
+    architectures=["Qwen2_5_VLForConditionalGeneration"],
+    text_config=SimpleNamespace(num_attention_heads=4, num_key_value_heads=2, hidden_size=128, vocab_size=500),
 )
 TP = 2
 LAYER = {  # local shapes at TP=2
