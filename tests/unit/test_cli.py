@@ -104,3 +104,14 @@ def test_console_script_entry_point():
         [sys.executable, "-m", "megatron_mmupt.cli", "--version"], capture_output=True, text=True, check=True
     )
     assert result.stdout.startswith("megatron-mmupt ")
+
+
+def test_python_dash_m_package_is_the_console_script():
+    """``python -m megatron_mmupt`` runs ``cli.main``: the same prog name, output and exit codes."""
+    run = lambda *args: subprocess.run([sys.executable, "-m", "megatron_mmupt", *args], capture_output=True, text=True)  # noqa: E731
+    version = run("--version")
+    assert version.returncode == 0 and version.stdout.startswith("megatron-mmupt ")
+    usage = run("--help")
+    assert usage.returncode == 0 and usage.stdout.startswith("usage: megatron-mmupt ")
+    bad = run("no-such-command")
+    assert bad.returncode == 2 and "megatron-mmupt: error: argument COMMAND: invalid choice" in bad.stderr
