@@ -105,3 +105,40 @@ def test_resume_is_exact(ray_cluster, demo_dir, tiny_model_dir, tmp_path):
     name = "model.layers.0.mlp.down_proj.weight"
     assert not torch.equal(a.get(name), base.get(name))  # training moved the weights
     assert a.names() == b.names() and all(torch.equal(a.get(n), b.get(n)) for n in a.names())
+
+
+def _text_only_split(source: Path, out: Path) -> Path:
+    """The demo split's questions without their images: a task a text-only model can read."""
+    import pandas as pd
+
+    frame = pd.read_parquet(source)
+    frame["question"] = frame["question"].str.replace("<image>", "", regex=False)
+    frame["images"] = [[] for _ in range(len(frame))]
+    frame.to_parquet(out)
+    return out
+
+
+def test_train_a_text_only_qwen2_with_one_kv_head_at_tp2(ray_cluster, demo_dir, tmp_path):
+    from megatron_mmupt.models.tiny_families import create_family_folder
+    from megatron_mmupt.models.tiny_qwen2_5_vl import TinyQwen2_5_VLConfig
+
+    # One KV head shared by both TP ranks, tied embeddings: the trainer, weight sync and export at KV < TP.
+    sizes = TinyQwen2_5_VLConfig(num_key_value_heads=1, tie_word_embeddings=True)
+    model = create_family_folder("Qwen2ForCausalLM", tmp_path / "qwen2", demo_dir / "processor", sizes, seed=0)
+    assert not (model / "preprocessor_config.json").exists()
+    config = config_for(
+        demo_dir, model, tmp_path / "run", "trainer.num_steps=1", "trainer.world_size=2",
+        "actor.parallel.tensor_degree=2", f"data.processor={model}",
+        f"data.source.path={_text_only_split(demo_dir / 'train.parquet', tmp_path / 'train.parquet')}",
+        f"eval.source.path={_text_only_split(demo_dir / 'test.parquet', tmp_path / 'test.parquet')}",
+        "rollout.weight_sync.check_every=1", "checkpoint.hf_export_every=1",
+    )  # fmt: skip
+    train(config)
+    rows = steps(tmp_path / "run")
+    assert [r["step"] for r in rows] == [0, 1] and "eval/pass_at_1" in rows[0]
+    assert rows[1]["actor/updates"] == 2.0
+    assert rows[1]["mismatch/logprob_abs_diff_max"] < 1e-3  # the text-only actor and engine agree after the sync
+    exported = tmp_path / "run" / "checkpoints" / "hf" / "step_000001"
+    assert json.loads((exported / "config.json").read_text())["architectures"] == ["Qwen2ForCausalLM"]
+    names = HFCheckpoint(exported).names()
+    assert names == HFCheckpoint(model).names() and not any(name.startswith("visual.") for name in names)

@@ -45,19 +45,19 @@ def test_scripts_are_strict_and_executable(script):
 def test_one_node_run_is_planned_then_started(model_dir, tmp_path):
     data = tmp_path / "train.parquet"
     data.write_bytes(b"")
-    # The demo model has 2 KV heads: the recipe's TP 4 cannot split it, TP 2 can.
+    # The demo model has 4 attention heads and 2 KV heads: the recipe's TP 4 shares each KV head over 2 ranks.
     env = dict(MODEL_DIR=str(model_dir), DATA=str(data), MMUPT=MMUPT)
-    result = run_script("examples/qwen2_5_vl_7b_mmr1.sh", "actor.parallel.tensor_degree=2", **env)
+    result = run_script("examples/qwen2_5_vl_7b_mmr1.sh", **env)
     assert result.returncode == 0, result.stderr
     assert "dry run: qwen2_5_vl_7b_mmr1 on 1 node x 8 GPUs" in result.stderr
     command = result.stdout.strip()
     assert command.startswith(f"{sys.executable} -m megatron_mmupt.cli train --recipe qwen2_5_vl_7b_mmr1 ")
     assert f"actor.model={model_dir}" in command and f"data.source.path={data}" in command
-    assert command.endswith("actor.parallel.tensor_degree=2 trainer.world_size=8 rollout.num_engines=2")
+    assert command.endswith("trainer.world_size=8 rollout.num_engines=2")
 
-    refused = run_script("examples/qwen2_5_vl_7b_mmr1.sh", **env)  # TP 4: the planner refuses, nothing starts
+    refused = run_script("examples/qwen2_5_vl_7b_mmr1.sh", "actor.parallel.tensor_degree=3", **env)  # nothing starts
     assert refused.returncode == 1 and not refused.stdout
-    assert "tensor_degree=4 must divide the 2 key/value heads" in refused.stderr
+    assert "tensor_degree=3 must divide the 4 attention heads" in refused.stderr
 
 
 @pytest.mark.parametrize(

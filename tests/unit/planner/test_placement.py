@@ -41,13 +41,18 @@ def test_world_not_a_multiple_of_tp_pp_names_the_nodes(small, small_run):
     ("overrides", "message"),
     [
         (["actor.parallel.tensor_degree=3"], "tensor_degree=3 must divide the 4 attention heads"),
-        (["actor.parallel.tensor_degree=4"], "tensor_degree=4 must divide the 2 key/value heads"),
         (["actor.parallel.pipeline_degree=3"], "pipeline_degree=3 must divide the 4 layers"),
     ],
 )
 def test_model_does_not_split(small, small_run, overrides, message):
     with pytest.raises(ConfigError, match=message):
         place(small_run(*overrides), small)
+
+
+def test_tp_above_the_kv_heads_is_planned(small, small_run):
+    # 2 key/value heads at TP=4: each is shared by 2 ranks (Megatron-Core's query groups below the TP size).
+    layout = place(small_run("actor.parallel.tensor_degree=4"), small)
+    assert (layout.actor.tensor, layout.actor.pipeline, layout.actor.data) == (4, 2, 1)
 
 
 def test_engine_must_fit_on_a_node(small, small_run):

@@ -35,7 +35,6 @@ def no_ray_started():
     ("overrides", "message"),
     [
         (("actor.parallel.tensor_degree=3", "trainer.world_size=3"), "must divide the 4 attention heads"),
-        (("actor.parallel.tensor_degree=4", "trainer.world_size=4"), "must divide the 2 key/value heads"),
         (("actor.parallel.pipeline_degree=3", "trainer.world_size=3"), "must divide the 2 layers"),
         (("actor.parallel.tensor_degree=2",), "trainer.world_size=1 is not a multiple"),
         (("trainer.updates_per_step=64",), "needs at least as many prompts per step"),
