@@ -30,7 +30,7 @@ from megatron_mmupt.recipes import load_recipe
 from megatron_mmupt.rollout.sglang_engine import start_servers
 from megatron_mmupt.testing.cluster_probe import ProbeWorker, fake_server_command
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # 16 Python workers start slowly on a loaded 2-core machine
 GPUS_PER_NODE = 8
 READY_TIMEOUT_S = 300.0  # a safety net: a loaded 2-core machine starts 16 Python workers slowly
 
