@@ -50,7 +50,8 @@ class RewardStage(Configurable):
     @dataclasses.dataclass(kw_only=True, slots=True)
     class Config(Configurable.Config):
         mode: str = "majority"
-        """Reward mode (registry ``reward.modes``): majority, vote_share, supervised, reference."""
+        """Reward mode (registry ``reward.modes``): majority, vote_share, margin_majority, majority_certainty,
+        random (a control), supervised, reference."""
         extraction: ExtractionConfig = dataclasses.field(default_factory=ExtractionConfig)
         equivalence: Equivalence.Config = dataclasses.field(default_factory=Equivalence.Config)
         vote: MajorityVote.Config = dataclasses.field(default_factory=MajorityVote.Config)

@@ -64,7 +64,7 @@ def test_majority_certainty_without_logprobs_is_the_majority_plus_a_constant():
     assert g.rewards == pytest.approx([1 + CERTAINTY_WEIGHT / 2, 1 + CERTAINTY_WEIGHT / 2, CERTAINTY_WEIGHT / 2])
 
 
-@pytest.mark.parametrize("mode", ["majority", "vote_share", "margin_majority", "majority_certainty"])
+@pytest.mark.parametrize("mode", ["majority", "vote_share", "margin_majority", "majority_certainty", "random"])
 def test_label_free_modes_ignore_the_label(mode):
     rollouts = [rollout(a, [-0.3 * i]) for i, a in enumerate([3, 3, 5, 3])]
     (unlabeled,) = stage(mode).score_groups([group(*rollouts)])
