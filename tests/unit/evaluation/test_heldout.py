@@ -50,3 +50,27 @@ def test_unlabeled_held_out_data_is_refused_when_the_run_starts(tmp_path, tiny_m
     data = PromptPipeline.Config(processor=str(tiny_model_dir), num_workers=0)
     with pytest.raises(ValueError, match=r"eval.source.path=.*1 of 1 questions have no answer"):
         HeldOutEval(config, data=data, rollout_sampling=SamplingConfig())
+
+
+def test_greedy_accuracy_is_one_greedy_answer_per_question(demo_dir, tiny_model_dir, scripted):
+    rows = pq.read_table(demo_dir / "test.parquet", columns=["id", "answer"]).slice(0, 4).to_pylist()
+    # sample 0 (what a scripted engine answers with n=1) is right for the first two questions only
+    plans = [["{a}", "x", "x"], ["{a}", "{a}", "y"], ["x", "{a}", "{a}"], [None, "{a}", "{a}"]]
+    script = {
+        r["id"]: [None if p is None else p.format(a=r["answer"]) for p in plan]
+        for r, plan in zip(rows, plans, strict=True)
+    }
+    engine = scripted(script)
+    seen = []
+    generate = engine.generate
+    engine.generate = lambda batch, sampling: seen.append(sampling) or generate(batch, sampling)
+    config = HeldOutConfig(source=DatasetSource.Config(path=str(demo_dir / "test.parquet"), max_rows=4), n=3,
+                           greedy=True)  # fmt: skip
+    data = PromptPipeline.Config(processor=str(tiny_model_dir), num_workers=0)
+    heldout = HeldOutEval(config, data=data, rollout_sampling=SamplingConfig(max_new_tokens=16))
+    try:
+        metrics = heldout.run(engine)
+    finally:
+        heldout.close()
+    assert metrics["eval/greedy"] == pytest.approx(2 / 4) and metrics["eval/maj_at_3"] == pytest.approx(3 / 4)
+    assert [(s.n, s.is_greedy) for s in seen] == [(3, False), (1, True)]
