@@ -1,6 +1,6 @@
 """The demo's regime study: which label-free setting raises pass@1 without lowering maj@8?
 
-    python tools/demo_regime_study.py --seeds 1,2,3 --settings recipe,kl_0.05,lr_1e-4 --out runs/regime-study
+    python tools/demo_regime_study.py --seeds 1,2,3 --settings recipe,lr_2e-4,lr_5e-5 --out runs/regime-study
 
 Every setting is the demo recipe (``megatron_mmupt/recipes/demo.py``) with a few overrides, trained without
 labels for each seed by the real system (``megatron_mmupt.train``), then evaluated on a **validation split**:
@@ -26,7 +26,14 @@ import statistics
 import time
 from pathlib import Path
 
-from megatron_mmupt.demo.main_job import check_base_model, ensure_demo_data, evaluate_model, run_config, train_one
+from megatron_mmupt.demo.main_job import (
+    check_base_model,
+    ensure_demo_data,
+    evaluate_model,
+    evaluation_spread,
+    run_config,
+    train_one,
+)
 from megatron_mmupt.parallel.cluster import _python_path
 from megatron_mmupt.recipes import resolve_run_config
 from megatron_mmupt.utils.atomic import atomic_write_text
@@ -36,6 +43,7 @@ VALIDATION_DIR = Path("runs/demo-val")
 
 SETTINGS: dict[str, tuple[str, ...]] = {
     "recipe": (),
+    "lr_2e-4": ("actor.optimizer.lr=2e-4",),
     "kl_0.05": ("algorithm.kl.coef=0.05",),
     "kl_0.1": ("algorithm.kl.coef=0.1",),
     "lr_1e-4": ("actor.optimizer.lr=1e-4",),
@@ -49,8 +57,6 @@ SETTINGS: dict[str, tuple[str, ...]] = {
     "guard_scale": ("guard.action=scale", "guard.max_share_rise=0.05", "guard.advantage_scale=0.25"),
 }
 """Setting name -> overrides of the demo recipe (label-free: ``reward.mode`` defaults to ``majority``)."""
-EVAL_NOISE_SEEDS = (1, 2, 3)
-"""Further sample seeds (``eval.seed``) of the base model's evaluation: the spread of one evaluation's figures."""
 
 
 def main() -> None:
@@ -68,7 +74,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     with private_ray(num_cpus=4):
         before = cached(out / "base.json", lambda: evaluate_model(base_config, base_config.actor.model))
-        cached(out / "base_eval_noise.json", functools.partial(eval_noise, common, before))
+        cached(out / "base_eval_noise.json", functools.partial(evaluation_spread, common, before))
         for name in names:
             for seed in seeds:
                 run_dir = out / f"{name}-seed{seed}"
@@ -101,18 +107,6 @@ def run_setting(common: list[str], name: str, seed: int, run_dir: Path) -> dict:
     result |= {"setting": name, "overrides": list(SETTINGS[name]), "wall_s": time.monotonic() - start}
     result["last_step"] = {k: v for k, v in last.items() if k.split("/")[0] in ("vote", "guard", "entropy")}
     return result
-
-
-def eval_noise(common: list[str], before: dict) -> dict:
-    """The base model evaluated with other sample seeds too: how much one evaluation's figures move by chance."""
-    base_config = resolve_run_config("demo", common)
-    figures = [before]
-    for seed in EVAL_NOISE_SEEDS:
-        config = resolve_run_config("demo", [*common, f"eval.seed={seed}"])
-        figures.append(evaluate_model(config, config.actor.model))
-    keys = [k for k in before if k != "questions"]
-    seeds = [base_config.eval.seed, *EVAL_NOISE_SEEDS]
-    return {"eval_seeds": seeds, "each": figures, "std": {k: _std([f[k] for f in figures]) for k in keys}}
 
 
 def cached(path: Path, compute) -> dict:

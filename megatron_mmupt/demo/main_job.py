@@ -28,6 +28,8 @@ from megatron_mmupt.utils.atomic import atomic_write_text
 
 MODES = {"label-free": "majority", "supervised": "supervised"}
 MARKER = ".megatron-mmupt-demo"
+EVAL_NOISE_SEEDS = (1, 2, 3)
+"""Further sample seeds (``eval.seed``) of the base model's evaluation: the spread of one evaluation's figures."""
 
 
 def run_main_job(out: Path, *, seeds: list[int], overrides: list[str]) -> dict:
@@ -38,13 +40,14 @@ def run_main_job(out: Path, *, seeds: list[int], overrides: list[str]) -> dict:
     with ray_session(base_config.cluster, num_cpus=4):
         print(f"evaluating the base model {base_config.actor.model} ...", flush=True)
         before = evaluate_model(base_config, base_config.actor.model)
+        noise = evaluation_spread(overrides, before)
         runs = []
         for seed in seeds:
             for name, mode in MODES.items():
                 config = run_config(overrides, out / f"{name}-seed{seed}", seed=seed, mode=mode)
                 print(f"training: {name}, seed {seed} -> {config.output_dir}", flush=True)
                 runs.append(train_one(config, name, seed))
-    summary = summarize(before, runs, base_config)
+    summary = summarize(before, runs, base_config) | {"eval_noise": noise}
     summary["title"] = "MM-UPT demo: label-free (vote reward) vs supervised reward"
     write_summary(out, summary, format_summary(summary))
     return summary
@@ -89,6 +92,23 @@ def evaluate_model(config: RunConfig, model_path: str) -> dict[str, float]:
     finally:
         heldout.close()
         engine.shutdown()
+
+
+def evaluation_spread(overrides: list[str], before: dict[str, float]) -> dict:
+    """The base model evaluated under further sample seeds: how far one evaluation's figures move by chance.
+
+    The runs' gains are paired (same questions, same sample seeds), but training changes which samples come out,
+    so a gain smaller than this spread cannot be told from a lucky draw.
+    """
+    base_config = resolve_run_config("demo", overrides)
+    figures = [before]
+    for seed in EVAL_NOISE_SEEDS:
+        config = resolve_run_config("demo", [*overrides, f"eval.seed={seed}"])
+        print(f"evaluating the base model with sample seed {seed} (the evaluation's spread) ...", flush=True)
+        figures.append(evaluate_model(config, config.actor.model))
+    keys = [k for k in before if k != "questions"]
+    seeds = [base_config.eval.seed, *EVAL_NOISE_SEEDS]
+    return {"eval_seeds": seeds, "each": figures, "std": {k: statistics.stdev(f[k] for f in figures) for k in keys}}
 
 
 def summarize(before: dict[str, float], runs: list[dict], config: RunConfig) -> dict:

@@ -51,6 +51,13 @@ def format_summary(summary: dict) -> str:
             )
     if any("std_gain_pass_at_1" in mean for mean in summary["mean_after"].values()):
         lines += ["", "Mean gains: mean ± standard deviation over the seeds."]
+    noise = summary.get("eval_noise")
+    if noise:  # the yardstick for "beyond noise": how far the base model's own figures move between sample seeds
+        lines += [
+            "",
+            f"One evaluation's own spread (the base model under {len(noise['eval_seeds'])} sample seeds, std): "
+            f"pass@1 {_pct(noise['std']['pass_at_1'])}, maj@{n} {_pct(noise['std'][maj])}.",
+        ]
     lines += ["", "Seconds per stage, summed over each run's steps:", "", *_time_table(summary["runs"])]
     return "\n".join(lines)
 
@@ -83,6 +90,9 @@ def plot_summary(summary: dict, out: Path) -> Path:
         colors = ["#888888"] + [PALETTE[modes.index(r["mode"]) % len(PALETTE)] for r in summary["runs"]]
         axes.bar(range(len(values)), values, color=colors)
         axes.axhline(before[key], color="#444444", linestyle="--", linewidth=1)
+        if summary.get("eval_noise"):  # the base model's figure +/- one evaluation's spread
+            spread = summary["eval_noise"]["std"][key]
+            axes.axhspan(before[key] - spread, before[key] + spread, color="#444444", alpha=0.12, linewidth=0)
         axes.set_xticks(range(len(labels)), labels, fontsize=7)
         axes.set_title(title)
         axes.set_ylim(0, min(1.0, max(values) * 1.25 + 0.02))

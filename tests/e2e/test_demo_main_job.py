@@ -35,7 +35,11 @@ def test_main_job_writes_the_before_after_summary(demo_dir, tiny_model_dir, tmp_
         assert run["time"]["rollout"] > 0 and run["time"]["update"] >= 0
         assert (out / f"{run['mode']}-seed3" / "metrics.jsonl").is_file()
     assert set(written["mean_after"]["label-free"]) >= {"pass_at_1", "gain_pass_at_1", "gain_maj_at_2"}
+    noise = written["eval_noise"]  # the base model under the recipe's sample seed and 3 more
+    assert noise["eval_seeds"] == [1234, 1, 2, 3] and len(noise["each"]) == 4 and noise["each"][0] == summary["before"]
+    assert set(noise["std"]) == {"pass_at_1", "maj_at_2"} and all(v >= 0 for v in noise["std"].values())
     table = (out / "summary.md").read_text()
+    assert "One evaluation's own spread (the base model under 4 sample seeds, std)" in table
     assert "| base model |" in table and "| label-free | 3 |" in table and "| supervised | 3 |" in table
     assert (out / "summary.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

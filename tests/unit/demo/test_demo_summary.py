@@ -21,3 +21,15 @@ def test_mean_rows_carry_the_std_over_seeds():
     assert "| **label-free (mean)** | | **34.0** | **+4.0 ± 1.4** | **50.0** | **+0.0 ± 1.4** |" in table
     assert "| **supervised (mean)** | | **36.0** | **+6.0** | **50.0** | **+0.0** |" in table
     assert "mean ± standard deviation over the seeds" in table
+
+
+def test_the_evaluation_spread_is_stated_beside_the_gains(tmp_path):
+    from megatron_mmupt.demo.report import plot_summary
+
+    before = {"pass_at_1": 0.30, "maj_at_8": 0.50, "questions": 1000.0}
+    summary = summarize(before, [run("label-free", 1, 0.33, 0.49)], resolve_run_config("demo", []))
+    assert "own spread" not in format_summary(summary)  # no spread measured: nothing claimed
+    summary["eval_noise"] = {"eval_seeds": [1234, 1], "each": [], "std": {"pass_at_1": 0.008, "maj_at_8": 0.017}}
+    table = format_summary(summary)
+    assert "One evaluation's own spread (the base model under 2 sample seeds, std): pass@1 0.8, maj@8 1.7." in table
+    assert plot_summary(summary, tmp_path / "summary.png").read_bytes()[:4] == b"\x89PNG"
