@@ -243,7 +243,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_demo_data(args: argparse.Namespace) -> int:
-    from megatron_mmupt.data.demo_task import DemoDataset
+    from megatron_mmupt.demo.task import DemoDataset
 
     if args.overrides:
         raise ConfigError(f"demo-data takes no config overrides, got {' '.join(args.overrides)}")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from megatron_mmupt.data.demo_task import DemoDataset, TokenizerConfig
+from megatron_mmupt.demo.task import DemoDataset, TokenizerConfig
 from megatron_mmupt.models.tiny_qwen2_5_vl import create_model_folder
 
 

@@ -27,9 +27,9 @@ import pyarrow.parquet as pq
 from PIL import Image
 
 from megatron_mmupt.config.overrides import apply_overrides
-from megatron_mmupt.data.demo_task import DemoDataset
 from megatron_mmupt.data.pipeline import PromptPipeline
 from megatron_mmupt.data.processing import load_processors
+from megatron_mmupt.demo.task import DemoDataset
 from megatron_mmupt.utils.table import format_table
 
 

@@ -52,9 +52,9 @@ def demo_data(folder: Path, num_prompts: int) -> tuple[Path, object]:
     import datasets
 
     from megatron_mmupt.config.overrides import apply_overrides
-    from megatron_mmupt.data.demo_task import DemoDataset
     from megatron_mmupt.data.pipeline import PromptPipeline
     from megatron_mmupt.data.processing import load_processors
+    from megatron_mmupt.demo.task import DemoDataset
 
     datasets.disable_progress_bars()
     DemoDataset.Config(num_train=max(num_prompts, 16), num_test=4).build().write(folder)

@@ -56,7 +56,7 @@ def start(args: argparse.Namespace, work: Path, stack: contextlib.ExitStack) -> 
     from megatron_mmupt.actor.group import ActorGroup
     from megatron_mmupt.actor.megatron.actor import MegatronActor
     from megatron_mmupt.algorithm.config import AlgorithmConfig, KLConfig
-    from megatron_mmupt.data.demo_task import DemoDataset
+    from megatron_mmupt.demo.task import DemoDataset
     from megatron_mmupt.parallel.cluster import ClusterConfig, _python_path
     from megatron_mmupt.parallel.config import ParallelConfig
     from megatron_mmupt.parallel.run_placement import RunPlacement

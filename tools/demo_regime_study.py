@@ -2,7 +2,7 @@
 
     python tools/demo_regime_study.py --seeds 1,2,3 --settings recipe,lr_2e-4,lr_5e-5 --out runs/regime-study
 
-Every setting is the demo recipe (``megatron_mmupt/recipes/demo.py``) with a few overrides, trained without
+Every setting is the demo recipe (``megatron_mmupt/demo/recipe.py``) with a few overrides, trained without
 labels for each seed by the real system (``megatron_mmupt.train``), then evaluated on a **validation split**:
 1,000 problems of the demo task drawn with another generator seed (``demo-data --seed 1``; the training split and
 the test split that ``make demo`` reports are seed 0). Choosing the regime on this split keeps the test figures
@@ -128,7 +128,7 @@ def last_record(metrics_file: Path) -> dict[str, float]:
 def ensure_validation_split(path: Path) -> None:
     if path.is_file():
         return
-    from megatron_mmupt.data.demo_task import DemoDataset
+    from megatron_mmupt.demo.task import DemoDataset
 
     print(f"generating the validation split into {path.parent} ...", flush=True)
     DemoDataset.Config(seed=1, num_train=1, num_test=1000).build().write(path.parent)

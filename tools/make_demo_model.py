@@ -5,10 +5,10 @@
     python tools/make_demo_model.py --data runs/demo-data --out examples/demo_base_model \
         --init examples/demo_base_model --writing --steps 600 --lr 1e-3 --threads 2
 
-1. Encode the train split as the data stage does (``models.demo_sft.load_split``) and build the demo model
+1. Encode the train split as the data stage does (``demo.sft.load_split``) and build the demo model
    (``models.tiny_qwen2_5_vl``) with the processor's token ids.
-2. SFT on the ``solution`` column (``models.demo_sft.sft``): loss on the response and ``<|im_end|>`` only.
-   ``--writing`` adds question writing (``models.demo_sft.writing_split``: an image, and in context its
+2. SFT on the ``solution`` column (``demo.sft.sft``): loss on the response and ``<|im_end|>`` only.
+   ``--writing`` adds question writing (``demo.sft.writing_split``: an image, and in context its
    question, -> another question about it), the instruction following ``megatron-mmupt synthesize`` needs;
    ``--init`` continues from a model folder (its ``training.json`` is kept under ``init``).
 3. Stage the folder (safetensors, config, processor files), load it in the local rollout engine and
@@ -34,7 +34,7 @@ from pathlib import Path
 import torch
 
 from megatron_mmupt.data.processing import load_processors
-from megatron_mmupt.models.demo_sft import (
+from megatron_mmupt.demo.sft import (
     EvalConfig,
     SFTConfig,
     evaluate,

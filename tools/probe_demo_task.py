@@ -5,7 +5,7 @@
 
 1. Build a tiny ``Qwen2_5_VLForConditionalGeneration`` (transformers; text 128 x 2 layers, vision 64 x 2
    layers, ~0.8 M parameters) whose vocabulary and vision token ids come from the dataset's processor folder.
-2. SFT on the ``solution`` column (``megatron_mmupt.models.demo_sft``): prompts as the data stage encodes
+2. SFT on the ``solution`` column (``megatron_mmupt.demo.sft``): prompts as the data stage encodes
    them (chat template, image tokens, 3-D rope ids); loss on the response and ``<|im_end|>`` only. AdamW,
    warm-up then cosine decay.
 3. On the test split: greedy accuracy, pass@1 (mean correctness of 8 samples at ``--temperature``) and maj@8
@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 
 from megatron_mmupt.data.processing import load_processors
-from megatron_mmupt.models.demo_sft import EvalConfig, SFTConfig, evaluate, figures_table, load_split, mean_tail, sft
+from megatron_mmupt.demo.sft import EvalConfig, SFTConfig, evaluate, figures_table, load_split, mean_tail, sft
 from megatron_mmupt.models.tiny_qwen2_5_vl import create_model_folder
 from megatron_mmupt.rollout.local_engine import LocalEngine
 

@@ -152,7 +152,7 @@ def _stage_times(metrics_file: Path) -> dict[str, float]:
 
 
 def ensure_demo_data(config: RunConfig) -> None:
-    from megatron_mmupt.data.demo_task import DemoDataset
+    from megatron_mmupt.demo.task import DemoDataset
 
     data_dir = Path(config.data.processor).parent
     if (data_dir / "train.parquet").is_file() and (data_dir / "test.parquet").is_file():

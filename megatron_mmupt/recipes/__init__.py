@@ -1,7 +1,7 @@
 """Runs are Python functions returning a ``RunConfig``.
 
 ``--recipe NAME`` takes a name registered here or a ``package.module:function`` path to a user's own
-recipe function. Recipes are the only place where sets of hyper-parameters are written down.
+recipe function. The ``demo`` recipe lives with the rest of the demo (``megatron_mmupt/demo/recipe.py``). Recipes are the only place where sets of hyper-parameters are written down.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from collections.abc import Callable
 from megatron_mmupt.config.configurable import ConfigError
 from megatron_mmupt.config.overrides import apply_overrides
 from megatron_mmupt.config.run_config import RunConfig
-from megatron_mmupt.recipes import demo, qwen2_5_vl
+from megatron_mmupt.demo import recipe as demo
+from megatron_mmupt.recipes import qwen2_5_vl
 from megatron_mmupt.utils.registry import Registry, UnknownEntryError
 
 RECIPES: Registry[Callable[[], RunConfig]] = Registry("recipe")

@@ -21,7 +21,7 @@ def test_reference_recipe_matches_mm_upt():
 
 
 def test_recipes_by_path_and_errors():
-    assert load_recipe("megatron_mmupt.recipes.demo:demo").name == "demo"
+    assert load_recipe("megatron_mmupt.demo.recipe:demo").name == "demo"
     with pytest.raises(ConfigError, match="unknown recipe 'dmeo'; valid names: demo"):
         load_recipe("dmeo")
     with pytest.raises(ConfigError, match="cannot load recipe"):

@@ -11,10 +11,10 @@ import re
 import pytest
 
 from megatron_mmupt.config.configurable import ConfigError
-from megatron_mmupt.data.demo_task import DIFFICULTIES, QUESTION_TYPE_NAMES, QUESTION_TYPES, DemoTask
-from megatron_mmupt.data.demo_task.choice import choice_problem
-from megatron_mmupt.data.demo_task.number_questions import add_problem
-from megatron_mmupt.data.demo_task.scene import DrawnNumber, NumberScene, Placement, RectangleScene, ShapeScene
+from megatron_mmupt.demo.task import DIFFICULTIES, QUESTION_TYPE_NAMES, QUESTION_TYPES, DemoTask
+from megatron_mmupt.demo.task.choice import choice_problem
+from megatron_mmupt.demo.task.number_questions import add_problem
+from megatron_mmupt.demo.task.scene import DrawnNumber, NumberScene, Placement, RectangleScene, ShapeScene
 from megatron_mmupt.reward.answer_extraction import extract_answer
 
 GROUP = r"(?:(red|green|blue) )?(circles|squares|triangles|shapes)"

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import random
 
-from megatron_mmupt.data.demo_task.problem import QUESTION_TYPES, Problem, boxed, check_difficulty
-from megatron_mmupt.data.demo_task.scene import Rectangle, RectangleScene, rectangle_scene
+from megatron_mmupt.demo.task.problem import QUESTION_TYPES, Problem, boxed, check_difficulty
+from megatron_mmupt.demo.task.scene import Rectangle, RectangleScene, rectangle_scene
 
 SIDE_RANGES = {1: ((1, 9), (1, 9)), 2: ((2, 9), (2, 9)), 3: ((10, 15), (2, 9))}
 """Per difficulty, the ranges of a rectangle's two sides (at level 3 one side has two digits, either one)."""

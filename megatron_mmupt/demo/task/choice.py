@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import random
 
-from megatron_mmupt.data.demo_task.problem import QUESTION_TYPES, Problem, boxed, check_difficulty
+from megatron_mmupt.demo.task.problem import QUESTION_TYPES, Problem, boxed, check_difficulty
 
 NUM_CHOICES = 4
 LETTERS = "ABCD"

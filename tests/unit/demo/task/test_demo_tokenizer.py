@@ -4,8 +4,8 @@ import jinja2
 import pytest
 
 from megatron_mmupt.config.configurable import ConfigError
-from megatron_mmupt.data.demo_task import TokenizerConfig, train_tokenizer
-from megatron_mmupt.data.demo_task.tokenizer import MM_UPT_INSTRUCTION, QWEN2_5_VL_ADDED_TOKENS, tokenizer_corpus
+from megatron_mmupt.demo.task import TokenizerConfig, train_tokenizer
+from megatron_mmupt.demo.task.tokenizer import MM_UPT_INSTRUCTION, QWEN2_5_VL_ADDED_TOKENS, tokenizer_corpus
 
 # Qwen2.5-VL-7B-Instruct's chat_template.json (identical to Qwen2-VL-2B-Instruct's tokenizer_config.json),
 # copied here independently of the module's constant.

@@ -1,7 +1,7 @@
 """Every question the demo task's grammar asks about a scene: what a question writer may write for an image.
 
 An instruction-tuned model can already write a question about an image; the demo model learns it during its
-warm-up (``models.demo_sft.writing_split``): given an image (and, in context, that image's question as an
+warm-up (``demo.sft.writing_split``): given an image (and, in context, that image's question as an
 example) it writes another question about the same scene. Its targets come from here, so every written
 question is one the task could have asked; which of them the model writes well, and answers consistently,
 is what synthesis measures.
@@ -14,12 +14,12 @@ from __future__ import annotations
 import itertools
 import random
 
-from megatron_mmupt.data.demo_task.choice import NUM_CHOICES, choice_problem, near_misses
-from megatron_mmupt.data.demo_task.number_questions import add_problem
-from megatron_mmupt.data.demo_task.problem import Problem
-from megatron_mmupt.data.demo_task.rectangle_questions import area_problem, perimeter_problem
-from megatron_mmupt.data.demo_task.scene import COLOURS, KINDS, NumberScene, RectangleScene, ShapeScene
-from megatron_mmupt.data.demo_task.shape_questions import compare_problem, count_problem
+from megatron_mmupt.demo.task.choice import NUM_CHOICES, choice_problem, near_misses
+from megatron_mmupt.demo.task.number_questions import add_problem
+from megatron_mmupt.demo.task.problem import Problem
+from megatron_mmupt.demo.task.rectangle_questions import area_problem, perimeter_problem
+from megatron_mmupt.demo.task.scene import COLOURS, KINDS, NumberScene, RectangleScene, ShapeScene
+from megatron_mmupt.demo.task.shape_questions import compare_problem, count_problem
 
 
 def scene_problems(problem: Problem) -> tuple[Problem, ...]:

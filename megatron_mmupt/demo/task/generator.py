@@ -17,9 +17,9 @@ from typing import Any
 from megatron_mmupt.config.configurable import ConfigError, Configurable, check_choice, check_range
 
 # Importing the question modules registers their types in QUESTION_TYPES.
-from megatron_mmupt.data.demo_task import choice, number_questions, rectangle_questions, shape_questions  # noqa: F401
-from megatron_mmupt.data.demo_task.problem import DIFFICULTIES, QUESTION_TYPES, Problem
-from megatron_mmupt.data.demo_task.render import png_bytes, render
+from megatron_mmupt.demo.task import choice, number_questions, rectangle_questions, shape_questions  # noqa: F401
+from megatron_mmupt.demo.task.problem import DIFFICULTIES, QUESTION_TYPES, Problem
+from megatron_mmupt.demo.task.render import png_bytes, render
 
 IMAGE_PLACEHOLDER = "<image>"
 """Where the image goes in the question text, as in MMR1 and Geometry3K."""

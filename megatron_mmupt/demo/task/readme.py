@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from megatron_mmupt.data.demo_task.generator import QUESTION_TYPE_NAMES
+from megatron_mmupt.demo.task.generator import QUESTION_TYPE_NAMES
 
 QUESTION_TYPE_DOCS = {
     "count": "how many shapes of a colour and/or kind (1: one kind; 2: a colour or a kind; 3: colour and kind)",
@@ -22,7 +22,7 @@ def readme_text(info: dict[str, Any]) -> str:
         "# megatron_mmupt demo task",
         "",
         "Procedurally rendered visual math problems for the tiny Qwen2.5-VL demo model",
-        "(`megatron_mmupt.data.demo_task`).",
+        "(`megatron_mmupt.demo.task`).",
         f"Regenerate with `megatron-mmupt demo-data --out DIR --seed {cfg['seed']} "
         f"--num-train {cfg['num_train']} --num-test {cfg['num_test']}` (same rows for the same Pillow version).",
         "",

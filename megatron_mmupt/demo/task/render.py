@@ -13,7 +13,7 @@ import io
 
 from PIL import Image, ImageDraw, ImageFont
 
-from megatron_mmupt.data.demo_task.scene import (
+from megatron_mmupt.demo.task.scene import (
     GRID,
     LIGHT_RGB,
     MAX_DRAWN_NUMBER,

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from megatron_mmupt.data.demo_task import load_processor_parts
-from megatron_mmupt.data.demo_task.render import render
+from megatron_mmupt.demo.task import load_processor_parts
+from megatron_mmupt.demo.task.render import render
 
 HAS_TORCHVISION = importlib.util.find_spec("torchvision") is not None
 

@@ -1,7 +1,7 @@
 import pytest
 
-from megatron_mmupt.data.demo_task import DemoTask, TokenizerConfig, save_processor, train_tokenizer
-from megatron_mmupt.data.demo_task.tokenizer import tokenizer_corpus
+from megatron_mmupt.demo.task import DemoTask, TokenizerConfig, save_processor, train_tokenizer
+from megatron_mmupt.demo.task.tokenizer import tokenizer_corpus
 
 # A small corpus trains the same tokenizer faster: the templated corpus saturates BPE within 300 problems.
 CORPUS_ROWS = 300

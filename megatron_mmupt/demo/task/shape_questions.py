@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 
-from megatron_mmupt.data.demo_task.problem import (
+from megatron_mmupt.demo.task.problem import (
     QUESTION_TYPES,
     Problem,
     boxed,
@@ -17,7 +17,7 @@ from megatron_mmupt.data.demo_task.problem import (
     listing,
     sum_steps,
 )
-from megatron_mmupt.data.demo_task.scene import COLOURS, KINDS, Colour, Kind, ShapeScene, shape_scene
+from megatron_mmupt.demo.task.scene import COLOURS, KINDS, Colour, Kind, ShapeScene, shape_scene
 
 
 def group_name(colour: Colour | None, kind: Kind | None, count: int = 2) -> str:

@@ -2,9 +2,9 @@
 
 import pytest
 
-from megatron_mmupt.data.demo_task import DemoTask
-from megatron_mmupt.data.demo_task.alternatives import scene_problems
-from megatron_mmupt.data.demo_task.scene import ShapeScene
+from megatron_mmupt.demo.task import DemoTask
+from megatron_mmupt.demo.task.alternatives import scene_problems
+from megatron_mmupt.demo.task.scene import ShapeScene
 
 TASK = DemoTask.Config().build()
 

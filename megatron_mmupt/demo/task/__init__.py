@@ -21,11 +21,11 @@ Files, in data-flow order:
 Use ``megatron-mmupt demo-data --out DIR`` or ``DemoDataset.Config(...).build().write(DIR)``.
 """
 
-from megatron_mmupt.data.demo_task.dataset import DemoDataset, features
-from megatron_mmupt.data.demo_task.generator import QUESTION_TYPE_NAMES, DemoTask
-from megatron_mmupt.data.demo_task.problem import DIFFICULTIES, QUESTION_TYPES, Problem
-from megatron_mmupt.data.demo_task.processor import ProcessorSpec, load_processor_parts, save_processor
-from megatron_mmupt.data.demo_task.tokenizer import MM_UPT_INSTRUCTION, TokenizerConfig, train_tokenizer
+from megatron_mmupt.demo.task.dataset import DemoDataset, features
+from megatron_mmupt.demo.task.generator import QUESTION_TYPE_NAMES, DemoTask
+from megatron_mmupt.demo.task.problem import DIFFICULTIES, QUESTION_TYPES, Problem
+from megatron_mmupt.demo.task.processor import ProcessorSpec, load_processor_parts, save_processor
+from megatron_mmupt.demo.task.tokenizer import MM_UPT_INSTRUCTION, TokenizerConfig, train_tokenizer
 
 __all__ = [
     "DIFFICULTIES",

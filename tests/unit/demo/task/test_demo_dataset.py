@@ -7,8 +7,8 @@ from PIL import Image
 
 from megatron_mmupt.cli import main
 from megatron_mmupt.config.configurable import ConfigError
-from megatron_mmupt.data.demo_task import DemoDataset, TokenizerConfig, dataset
-from megatron_mmupt.data.demo_task.render import render
+from megatron_mmupt.demo.task import DemoDataset, TokenizerConfig, dataset
+from megatron_mmupt.demo.task.render import render
 from megatron_mmupt.utils.errors import InputError
 
 SMALL = {"num_train": 36, "num_test": 18, "tokenizer": TokenizerConfig(corpus_rows=300)}

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import random
 
-from megatron_mmupt.data.demo_task.problem import QUESTION_TYPES, Problem, boxed, check_difficulty
-from megatron_mmupt.data.demo_task.scene import NumberScene, number_scene
+from megatron_mmupt.demo.task.problem import QUESTION_TYPES, Problem, boxed, check_difficulty
+from megatron_mmupt.demo.task.scene import NumberScene, number_scene
 
 ADD_RANGES = {1: ((1, 9), (1, 9)), 2: ((10, 49), (1, 9)), 3: ((10, 99), (10, 99))}
 """Per difficulty, the ranges the two addends are drawn from."""

@@ -17,8 +17,8 @@ import dataclasses
 from collections.abc import Iterable, Iterator
 
 from megatron_mmupt.config.configurable import ConfigError, ConfigNode, check_positive
-from megatron_mmupt.data.demo_task.problem import Problem
 from megatron_mmupt.data.prompt_renderer import MM_UPT_INSTRUCTION
+from megatron_mmupt.demo.task.problem import Problem
 
 QWEN2_PRETOKENIZE_REGEX = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
 """Qwen2's pre-tokenizer split (``transformers.models.qwen2.tokenization_qwen2.PRETOKENIZE_REGEX``)."""

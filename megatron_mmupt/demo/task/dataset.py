@@ -23,20 +23,20 @@ from pathlib import Path
 from typing import Any
 
 from megatron_mmupt.config.configurable import ConfigError, Configurable
-from megatron_mmupt.data.demo_task.generator import DemoTask
-from megatron_mmupt.data.demo_task.processor import ProcessorSpec, save_processor
-from megatron_mmupt.data.demo_task.readme import readme_text
-from megatron_mmupt.data.demo_task.tokenizer import (
+from megatron_mmupt.data.presets.generic import generic_features
+from megatron_mmupt.demo.task.generator import DemoTask
+from megatron_mmupt.demo.task.processor import ProcessorSpec, save_processor
+from megatron_mmupt.demo.task.readme import readme_text
+from megatron_mmupt.demo.task.tokenizer import (
     MM_UPT_INSTRUCTION,
     TokenizerConfig,
     tokenizer_corpus,
     train_tokenizer,
 )
-from megatron_mmupt.data.presets.generic import generic_features
 from megatron_mmupt.utils import atomic
 from megatron_mmupt.utils.atomic import replace_directory
 
-GENERATOR = "megatron_mmupt.data.demo_task"
+GENERATOR = "megatron_mmupt.demo.task"
 """Marks ``dataset_info.json`` as ours: a folder carrying it may be replaced."""
 SPLITS = ("train", "test")
 OUTPUT_ENTRIES = frozenset({"train.parquet", "test.parquet", "processor", "README.md", "dataset_info.json"})

@@ -37,7 +37,7 @@ from megatron_mmupt.data.prompt_renderer import PromptConfig
 from megatron_mmupt.data.source import DatasetSource
 
 if TYPE_CHECKING:
-    from megatron_mmupt.data.demo_task.problem import Problem
+    from megatron_mmupt.demo.task.problem import Problem
 
 DEMO_PROMPT = PromptConfig(append_choices=False)
 """The demo task's prompt: the MM-UPT template; no appended choices, since the demo questions already list
@@ -97,15 +97,15 @@ def writing_split(
 ) -> DemoSplit:
     """Question writing on ``split``'s images: each row twice, as the ``direct`` and the ``in-context`` prompt
     of ``synthesis.templates``, the target a question about the same scene drawn from the task's grammar
-    (``demo_task.alternatives``); in context, one other than the example when the scene has another.
+    (``demo.task.alternatives``); in context, one other than the example when the scene has another.
 
     This is the instruction following an instruction-tuned model brings to synthesis: prompts are encoded
     exactly as ``megatron-mmupt synthesize`` encodes them.
     """
     import json
 
-    from megatron_mmupt.data.demo_task.alternatives import scene_problems
-    from megatron_mmupt.data.demo_task.generator import DemoTask
+    from megatron_mmupt.demo.task.alternatives import scene_problems
+    from megatron_mmupt.demo.task.generator import DemoTask
     from megatron_mmupt.synthesis.templates import WRITER_PROMPT, QuestionWriterPrompt, TemplatesConfig
 
     info = json.loads((Path(data_dir) / "dataset_info.json").read_text())

@@ -5,9 +5,9 @@ import io
 import pytest
 from PIL import Image
 
-from megatron_mmupt.data.demo_task import DemoTask
-from megatron_mmupt.data.demo_task.render import centre, digit_slots, png_bytes, rectangle_box, render
-from megatron_mmupt.data.demo_task.scene import LIGHT_RGB, RGB, NumberScene, RectangleScene, ShapeScene
+from megatron_mmupt.demo.task import DemoTask
+from megatron_mmupt.demo.task.render import centre, digit_slots, png_bytes, rectangle_box, render
+from megatron_mmupt.demo.task.scene import LIGHT_RGB, RGB, NumberScene, RectangleScene, ShapeScene
 
 
 @pytest.mark.parametrize("image_size", [112, 224])

@@ -12,7 +12,7 @@ import dataclasses
 import random
 from collections.abc import Callable
 
-from megatron_mmupt.data.demo_task.scene import Scene
+from megatron_mmupt.demo.task.scene import Scene
 from megatron_mmupt.utils.registry import Registry
 
 DIFFICULTIES = (1, 2, 3)

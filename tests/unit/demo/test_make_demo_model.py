@@ -8,12 +8,12 @@ import pytest
 import torch
 from transformers import AutoTokenizer, Qwen2_5_VLForConditionalGeneration
 
-from megatron_mmupt.data.demo_task import DemoDataset, DemoTask, save_processor, train_tokenizer
-from megatron_mmupt.data.demo_task.alternatives import scene_problems
-from megatron_mmupt.data.demo_task.tokenizer import tokenizer_corpus
 from megatron_mmupt.data.processing import load_processors
 from megatron_mmupt.data.prompt_batch import PromptBatch
-from megatron_mmupt.models.demo_sft import load_split, writing_split
+from megatron_mmupt.demo.sft import load_split, writing_split
+from megatron_mmupt.demo.task import DemoDataset, DemoTask, save_processor, train_tokenizer
+from megatron_mmupt.demo.task.alternatives import scene_problems
+from megatron_mmupt.demo.task.tokenizer import tokenizer_corpus
 from megatron_mmupt.models.tiny_qwen2_5_vl import PROCESSOR_FILES
 from megatron_mmupt.rollout.engine import SamplingConfig
 from megatron_mmupt.rollout.local_engine import LocalEngine
