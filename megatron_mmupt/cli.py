@@ -256,8 +256,8 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from megatron_mmupt.config.overrides import apply_overrides
-    from megatron_mmupt.rollout.local_engine import LocalEngine
-    from megatron_mmupt.rollout.server import RolloutServer
+    from megatron_mmupt.rollout.local.engine import LocalEngine
+    from megatron_mmupt.rollout.serve.server import RolloutServer
 
     config = RolloutServer.Config(engine=LocalEngine.Config(model_path=str(args.model)), host=args.host, port=args.port)
     server = apply_overrides(config, args.overrides).build()

@@ -34,7 +34,7 @@ def main() -> None:
     from megatron_mmupt.actor.megatron.actor import MegatronActor
     from megatron_mmupt.actor.megatron.distributed import init_parallel
     from megatron_mmupt.recipes import resolve_run_config
-    from megatron_mmupt.rollout.local_engine import LocalEngine
+    from megatron_mmupt.rollout.local.engine import LocalEngine
 
     config = resolve_run_config(
         "demo",

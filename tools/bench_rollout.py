@@ -114,7 +114,7 @@ def bench_generate(args: argparse.Namespace, tmp: Path) -> str:
     from transformers import Qwen2_5_VLForConditionalGeneration
 
     from megatron_mmupt.rollout.engine import SamplingConfig
-    from megatron_mmupt.rollout.local_engine import LocalEngine
+    from megatron_mmupt.rollout.local.engine import LocalEngine
 
     data, batch = demo_data(tmp / "data", args.prompts)
     model_dir = create_model_folder(tmp / "tiny", data / "processor", seed=0)
@@ -201,12 +201,12 @@ def weight_update_paths(
     """One timed update per call for each transport; every call sends a new version, each engine checks it."""
     import ray
 
-    from megatron_mmupt.rollout.local_engine import LocalEngine
+    from megatron_mmupt.rollout.local.engine import LocalEngine
     from megatron_mmupt.rollout.ray_local import launch_local_engines
-    from megatron_mmupt.rollout.sglang_args import SGLangConfig
-    from megatron_mmupt.rollout.sglang_client import SGLangClient
-    from megatron_mmupt.rollout.sglang_engine import SGLangServer, local_serve_command
-    from megatron_mmupt.rollout.sglang_transports import WeightTransportConfig
+    from megatron_mmupt.rollout.sglang.args import SGLangConfig
+    from megatron_mmupt.rollout.sglang.client import SGLangClient
+    from megatron_mmupt.rollout.sglang.ray_engine import SGLangServer, local_serve_command
+    from megatron_mmupt.rollout.sglang.transports.single import WeightTransportConfig
     from megatron_mmupt.rollout.weights import read_safetensors_folder
 
     config = LocalEngine.Config(model_path=str(model_dir), device="cpu")

@@ -61,11 +61,11 @@ def start(args: argparse.Namespace, work: Path, stack: contextlib.ExitStack) -> 
     from megatron_mmupt.parallel.config import ParallelConfig
     from megatron_mmupt.parallel.run_placement import RunPlacement
     from megatron_mmupt.rollout.balancer import EngineBalancer
-    from megatron_mmupt.rollout.local_engine import LocalEngine
+    from megatron_mmupt.rollout.local.engine import LocalEngine
     from megatron_mmupt.rollout.ray_local import launch_local_engines
-    from megatron_mmupt.rollout.sglang_args import SGLangConfig
-    from megatron_mmupt.rollout.sglang_client import SGLangClient
-    from megatron_mmupt.rollout.sglang_engine import launch_engines, local_serve_command
+    from megatron_mmupt.rollout.sglang.args import SGLangConfig
+    from megatron_mmupt.rollout.sglang.client import SGLangClient
+    from megatron_mmupt.rollout.sglang.ray_engine import launch_engines, local_serve_command
 
     DemoDataset.Config(num_train=4, num_test=4).build().write(work / "data")  # its processor folder
     model = create_model_folder(work / "model", work / "data" / "processor", LARGE, seed=0)

@@ -53,7 +53,7 @@ from megatron_mmupt.models.tiny_qwen2_5_vl import (
     publish_model_folder,
     stage_model_folder,
 )
-from megatron_mmupt.rollout.local_engine import LocalEngine
+from megatron_mmupt.rollout.local.engine import LocalEngine
 from megatron_mmupt.utils.atomic import atomic_write_text
 
 

@@ -33,7 +33,7 @@ import torch
 from megatron_mmupt.data.processing import load_processors
 from megatron_mmupt.demo.sft import EvalConfig, SFTConfig, evaluate, figures_table, load_split, mean_tail, sft
 from megatron_mmupt.models.tiny_qwen2_5_vl import create_model_folder
-from megatron_mmupt.rollout.local_engine import LocalEngine
+from megatron_mmupt.rollout.local.engine import LocalEngine
 
 
 def parse_args() -> argparse.Namespace:

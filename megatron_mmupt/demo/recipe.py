@@ -16,7 +16,7 @@ from megatron_mmupt.reward.majority_vote import MajorityVote
 from megatron_mmupt.reward.stage import RewardStage
 from megatron_mmupt.rollout.config import RolloutConfig
 from megatron_mmupt.rollout.engine import SamplingConfig
-from megatron_mmupt.rollout.local_engine import LocalEngine
+from megatron_mmupt.rollout.local.engine import LocalEngine
 
 DEMO_DATA = "runs/demo-data"
 """Where ``megatron-mmupt demo-data --out runs/demo-data`` writes the demo task and its processor."""

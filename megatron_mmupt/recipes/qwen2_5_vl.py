@@ -17,7 +17,7 @@ from megatron_mmupt.parallel.config import ParallelConfig
 from megatron_mmupt.reward.stage import RewardStage
 from megatron_mmupt.rollout.config import RolloutConfig
 from megatron_mmupt.rollout.engine import SamplingConfig
-from megatron_mmupt.rollout.sglang_args import SGLangConfig
+from megatron_mmupt.rollout.sglang.args import SGLangConfig
 
 
 def qwen2_5_vl_7b_mmr1() -> RunConfig:

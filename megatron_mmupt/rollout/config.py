@@ -9,9 +9,9 @@ from megatron_mmupt.bridge.sync_config import WeightSyncConfig
 from megatron_mmupt.config.configurable import ConfigNode, check_choice, check_positive, check_range
 from megatron_mmupt.rollout.balancer import EngineBalancer
 from megatron_mmupt.rollout.engine import SamplingConfig
-from megatron_mmupt.rollout.local_engine import LocalEngine
-from megatron_mmupt.rollout.sglang_args import SGLangConfig
-from megatron_mmupt.rollout.sglang_client import SGLangClient
+from megatron_mmupt.rollout.local.engine import LocalEngine
+from megatron_mmupt.rollout.sglang.args import SGLangConfig
+from megatron_mmupt.rollout.sglang.client import SGLangClient
 
 
 @dataclasses.dataclass(kw_only=True, slots=True)

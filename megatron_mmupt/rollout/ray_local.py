@@ -27,7 +27,7 @@ from megatron_mmupt.rollout.engine import (
     SamplingConfig,
     WeightBucket,
 )
-from megatron_mmupt.rollout.local_engine import LocalEngine
+from megatron_mmupt.rollout.local.engine import LocalEngine
 from megatron_mmupt.rollout.types import RolloutGroup
 
 
@@ -162,7 +162,7 @@ def launch_rollout(
 
         engines = [start_local(i) for i in range(config.num_engines)]
         return EngineBalancer(config.balancer, engines=engines, restart=start_local)
-    from megatron_mmupt.rollout.sglang_engine import launch_engines
+    from megatron_mmupt.rollout.sglang.ray_engine import launch_engines
 
     sglang = dataclasses.replace(config.sglang, model_path=config.sglang.model_path or model_path)
     client = dataclasses.replace(

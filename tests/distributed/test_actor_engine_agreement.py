@@ -61,7 +61,7 @@ def _agreement_worker(rank: int, world_size: int, model_dir: str, demo_dir: str)
     from megatron_mmupt.data.processing import load_processors
     from megatron_mmupt.parallel.config import ParallelConfig
     from megatron_mmupt.rollout.engine import SamplingConfig
-    from megatron_mmupt.rollout.local_engine import LocalEngine
+    from megatron_mmupt.rollout.local.engine import LocalEngine
 
     parallel = ParallelConfig(tensor_degree=2)
     groups = init_parallel(parallel)

@@ -20,9 +20,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from megatron_mmupt.rollout.sglang_args import SGLangConfig
-from megatron_mmupt.rollout.sglang_engine import SGLangServer, local_serve_command
-from megatron_mmupt.rollout.sglang_transports import ServerEndpoint
+from megatron_mmupt.rollout.sglang.args import SGLangConfig
+from megatron_mmupt.rollout.sglang.ray_engine import SGLangServer, local_serve_command
+from megatron_mmupt.rollout.sglang.transports.calls import ServerEndpoint
 
 try:  # pytest's default "prepend" import mode puts this directory on sys.path
     from actor_run import ActorRun

@@ -27,7 +27,7 @@ from megatron_mmupt.planner import cluster_shape
 from megatron_mmupt.planner.layout import plan_layout
 from megatron_mmupt.planner.model_shape import resolve_model_shape
 from megatron_mmupt.recipes import load_recipe
-from megatron_mmupt.rollout.sglang_engine import start_servers
+from megatron_mmupt.rollout.sglang.ray_engine import start_servers
 from megatron_mmupt.testing.cluster_probe import ProbeWorker, fake_server_command
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # 16 Python workers start slowly on a loaded 2-core machine

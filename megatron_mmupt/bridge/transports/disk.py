@@ -12,7 +12,8 @@ from pathlib import Path
 
 from megatron_mmupt.bridge.transports.stream import BucketStream
 from megatron_mmupt.rollout.ray_local import LocalEngineTarget
-from megatron_mmupt.rollout.sglang_transports import DiskTransport, ServerEndpoint, update_from_disk
+from megatron_mmupt.rollout.sglang.transports.calls import ServerEndpoint, update_from_disk
+from megatron_mmupt.rollout.sglang.transports.single import DiskTransport
 
 
 class DiskSender:

@@ -16,7 +16,7 @@ from typing import Any
 
 from megatron_mmupt.bridge.transports.stream import BucketStream
 from megatron_mmupt.parallel.rank_env import master_address
-from megatron_mmupt.rollout.sglang_transports import (
+from megatron_mmupt.rollout.sglang.transports.calls import (
     ServerEndpoint,
     close_update_group,
     open_update_group,

@@ -20,8 +20,8 @@ import torch
 import torch.distributed as dist
 
 from megatron_mmupt.bridge.transports.stream import BucketStream
-from megatron_mmupt.rollout.sglang_transports import ServerEndpoint, update_from_tensor, with_last
-from megatron_mmupt.rollout.tensor_payload import encode_bucket
+from megatron_mmupt.rollout.sglang.transports.calls import ServerEndpoint, update_from_tensor, with_last
+from megatron_mmupt.rollout.sglang.transports.payload import encode_bucket
 
 
 class TensorSender:

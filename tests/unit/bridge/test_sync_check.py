@@ -14,7 +14,7 @@ from megatron_mmupt.parallel.cluster import ClusterConfig
 from megatron_mmupt.parallel.run_placement import RunPlacement
 from megatron_mmupt.rollout.balancer import EngineBalancer
 from megatron_mmupt.rollout.config import RolloutConfig
-from megatron_mmupt.rollout.local_engine import LocalEngine
+from megatron_mmupt.rollout.local.engine import LocalEngine
 
 VALUES = 16
 

@@ -16,7 +16,7 @@ from megatron_mmupt.demo.task.alternatives import scene_problems
 from megatron_mmupt.demo.task.tokenizer import tokenizer_corpus
 from megatron_mmupt.models.tiny_qwen2_5_vl import PROCESSOR_FILES
 from megatron_mmupt.rollout.engine import SamplingConfig
-from megatron_mmupt.rollout.local_engine import LocalEngine
+from megatron_mmupt.rollout.local.engine import LocalEngine
 
 ROOT = Path(__file__).resolve().parents[3]
 SHIPPED = ROOT / "examples" / "demo_base_model"

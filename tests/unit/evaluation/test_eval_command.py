@@ -10,8 +10,8 @@ from datasets import Dataset
 
 from megatron_mmupt.cli import main
 from megatron_mmupt.evaluation.report import RESULTS_JSON
-from megatron_mmupt.rollout.local_engine import LocalEngine
-from megatron_mmupt.rollout.server import RolloutServer
+from megatron_mmupt.rollout.local.engine import LocalEngine
+from megatron_mmupt.rollout.serve.server import RolloutServer
 
 BASE_MODEL = Path(__file__).resolve().parents[3] / "examples" / "demo_base_model"
 QUICK = [

@@ -14,7 +14,7 @@ from megatron_mmupt.evaluation import runner
 from megatron_mmupt.evaluation.cache import ResponseCache
 from megatron_mmupt.evaluation.report import RESULTS_JSON, RESULTS_MD
 from megatron_mmupt.evaluation.runner import run_eval
-from megatron_mmupt.rollout.local_engine import LocalEngine
+from megatron_mmupt.rollout.local.engine import LocalEngine
 from megatron_mmupt.utils.errors import InputError
 
 BASE_MODEL = Path(__file__).resolve().parents[3] / "examples" / "demo_base_model"

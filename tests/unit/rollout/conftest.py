@@ -8,8 +8,8 @@ from megatron_mmupt.config.overrides import apply_overrides
 from megatron_mmupt.data.pipeline import PromptPipeline
 from megatron_mmupt.data.processing import load_processors
 from megatron_mmupt.models.tiny_qwen2_5_vl import create_model_folder
-from megatron_mmupt.rollout.local_engine import LocalEngine
-from megatron_mmupt.rollout.server import RolloutServer
+from megatron_mmupt.rollout.local.engine import LocalEngine
+from megatron_mmupt.rollout.serve.server import RolloutServer
 
 
 @pytest.fixture(scope="session")

@@ -14,9 +14,9 @@ import pytest
 
 from megatron_mmupt.rollout.balancer import EngineBalancer
 from megatron_mmupt.rollout.engine import EngineUnavailable, SamplingConfig
-from megatron_mmupt.rollout.http_json import request_json
-from megatron_mmupt.rollout.sglang_client import SGLangClient
-from megatron_mmupt.rollout.sglang_transports import WeightTransportConfig
+from megatron_mmupt.rollout.sglang.client import SGLangClient
+from megatron_mmupt.rollout.sglang.http_json import request_json
+from megatron_mmupt.rollout.sglang.transports.single import WeightTransportConfig
 
 SAMPLING = SamplingConfig(n=2, max_new_tokens=5, temperature=1.0, top_p=1.0)
 
@@ -120,7 +120,7 @@ def test_a_restarted_engine_waits_for_the_next_weight_sync(
 ):
     from safetensors.torch import load_file
 
-    from megatron_mmupt.rollout.local_engine import LocalEngine
+    from megatron_mmupt.rollout.local.engine import LocalEngine
 
     weights = sorted(load_file(str(tiny_model_dir / "model.safetensors")).items())
     transport = WeightTransportConfig(disk_dir=str(tmp_path))

@@ -5,7 +5,7 @@ import base64
 import pytest
 import torch
 
-from megatron_mmupt.rollout.image_codec import images_from_patches, load_image_item, to_data_uri
+from megatron_mmupt.rollout.sglang.image_codec import images_from_patches, load_image_item, to_data_uri
 from megatron_mmupt.utils.errors import InputError
 
 

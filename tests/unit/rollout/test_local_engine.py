@@ -10,7 +10,7 @@ import torch
 from megatron_mmupt.config.configurable import ConfigError
 from megatron_mmupt.data.prompt_batch import PromptBatch
 from megatron_mmupt.rollout.engine import EngineError, EnginePaused, MemoryTag, RolloutEngine, SamplingConfig
-from megatron_mmupt.rollout.local_engine import LocalEngine
+from megatron_mmupt.rollout.local.engine import LocalEngine
 from megatron_mmupt.rollout.types import FinishReason
 from megatron_mmupt.utils.errors import InputError
 

@@ -11,9 +11,9 @@ from safetensors.torch import load_file
 
 from megatron_mmupt.data.prompt_batch import PromptBatch
 from megatron_mmupt.rollout.engine import EngineError, RolloutEngine, SamplingConfig, WeightUpdateError
-from megatron_mmupt.rollout.http_json import EngineRequestError
-from megatron_mmupt.rollout.sglang_client import SGLangClient
-from megatron_mmupt.rollout.sglang_transports import WeightTransportConfig
+from megatron_mmupt.rollout.sglang.client import SGLangClient
+from megatron_mmupt.rollout.sglang.http_json import EngineRequestError
+from megatron_mmupt.rollout.sglang.transports.single import WeightTransportConfig
 
 SAMPLING = SamplingConfig(n=3, max_new_tokens=6, temperature=0.8, top_p=0.95)
 
@@ -197,8 +197,8 @@ def test_tensor_transport_loads_the_trainers_weights(server, tiny_model_dir, oth
 @pytest.mark.slow
 def test_broadcast_transport_loads_the_trainers_weights(tiny_model_dir, other_model_dir, tmp_path):
     # A gloo weight-update group (NCCL on GPUs) between this process (rank 0) and a server process (rank 1).
-    from megatron_mmupt.rollout.sglang_args import SGLangConfig
-    from megatron_mmupt.rollout.sglang_engine import SGLangServer, local_serve_command
+    from megatron_mmupt.rollout.sglang.args import SGLangConfig
+    from megatron_mmupt.rollout.sglang.ray_engine import SGLangServer, local_serve_command
 
     process = SGLangServer(SGLangConfig(model_path=str(tiny_model_dir)), seed=1, command=local_serve_command,
                            startup_timeout_s=120, log_dir=str(tmp_path))  # fmt: skip

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from megatron_mmupt.config.configurable import ConfigError
-from megatron_mmupt.rollout.sglang_args import SGLangConfig, cli_args, launch_command, server_args
+from megatron_mmupt.rollout.sglang.args import SGLangConfig, cli_args, launch_command, server_args
 
 
 def args(**overrides):

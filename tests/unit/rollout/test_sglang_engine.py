@@ -9,9 +9,9 @@ import sys
 import pytest
 
 from megatron_mmupt.rollout.engine import EngineUnavailable, SamplingConfig
-from megatron_mmupt.rollout.sglang_args import SGLangConfig
-from megatron_mmupt.rollout.sglang_client import SGLangClient
-from megatron_mmupt.rollout.sglang_engine import SGLangServer, launch_engines, local_serve_command
+from megatron_mmupt.rollout.sglang.args import SGLangConfig
+from megatron_mmupt.rollout.sglang.client import SGLangClient
+from megatron_mmupt.rollout.sglang.ray_engine import SGLangServer, launch_engines, local_serve_command
 
 SAMPLING = SamplingConfig(n=2, max_new_tokens=4)
 

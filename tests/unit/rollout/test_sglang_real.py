@@ -11,10 +11,10 @@ import torch
 from safetensors.torch import load_file
 
 from megatron_mmupt.rollout.engine import SamplingConfig
-from megatron_mmupt.rollout.sglang_args import SGLangConfig
-from megatron_mmupt.rollout.sglang_client import SGLangClient
-from megatron_mmupt.rollout.sglang_engine import SGLangServer
-from megatron_mmupt.rollout.sglang_transports import WeightTransportConfig
+from megatron_mmupt.rollout.sglang.args import SGLangConfig
+from megatron_mmupt.rollout.sglang.client import SGLangClient
+from megatron_mmupt.rollout.sglang.ray_engine import SGLangServer
+from megatron_mmupt.rollout.sglang.transports.single import WeightTransportConfig
 
 pytestmark = [pytest.mark.sglang, pytest.mark.gpu, pytest.mark.slow]
 SAMPLING = SamplingConfig(n=2, max_new_tokens=8, temperature=0.8, top_p=1.0)

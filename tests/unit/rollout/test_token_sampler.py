@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from megatron_mmupt.rollout.engine import EngineError, SamplingConfig
-from megatron_mmupt.rollout.token_sampler import TokenSampler
+from megatron_mmupt.rollout.local.token_sampler import TokenSampler
 
 PROBS = torch.tensor([0.5, 0.3, 0.15, 0.05])
 LOGITS = PROBS.log()

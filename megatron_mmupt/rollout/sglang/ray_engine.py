@@ -3,9 +3,9 @@
     engines = launch_engines(4, sglang_config, client_config, seed=1)    # 4 Ray actors, 4 servers
     balancer = EngineBalancer.Config().build(engines=engines, restart=lambda i: engines[i].restart())
 
-Split of work. The actor (``SGLangServer``, ``sglang_server.py``: placed on the run's placement bundle of its
+Split of work. The actor (``SGLangServer``, ``sglang/process.py``: placed on the run's placement bundle of its
 first GPU, its server started on all of its GPUs) starts ``python -m sglang.launch_server`` with
-``sglang_args.server_args``, waits for ``/health_generate``, and stops or restarts it. Generation and control go
+``sglang.args.server_args``, waits for ``/health_generate``, and stops or restarts it. Generation and control go
 over HTTP from the trainer's process (``RemoteSGLangEngine`` wraps an ``SGLangClient``); weight syncs go from the
 actor's ranks to the server (``bridge/sync.py``), because CUDA-IPC handles must be created by the process that
 owns the tensors. The Ray actor never touches weights.
@@ -24,10 +24,10 @@ from typing import Any
 from megatron_mmupt.data.prompt_batch import PromptBatch
 from megatron_mmupt.parallel.run_placement import RunPlacement
 from megatron_mmupt.rollout.engine import EngineHealth, MemoryTag, SamplingConfig, WeightBucket
-from megatron_mmupt.rollout.sglang_args import SGLangConfig, launch_command
-from megatron_mmupt.rollout.sglang_client import SGLangClient
-from megatron_mmupt.rollout.sglang_server import Command, SGLangServer, local_serve_command
-from megatron_mmupt.rollout.sglang_transports import ServerEndpoint
+from megatron_mmupt.rollout.sglang.args import SGLangConfig, launch_command
+from megatron_mmupt.rollout.sglang.client import SGLangClient
+from megatron_mmupt.rollout.sglang.process import Command, SGLangServer, local_serve_command
+from megatron_mmupt.rollout.sglang.transports.calls import ServerEndpoint
 from megatron_mmupt.rollout.types import RolloutGroup
 
 __all__ = ["RemoteSGLangEngine", "SGLangServer", "launch_engines", "local_serve_command"]

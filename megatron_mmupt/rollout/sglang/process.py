@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from megatron_mmupt.rollout.errors import EngineUnavailable
-from megatron_mmupt.rollout.http_json import request_json
-from megatron_mmupt.rollout.sglang_args import SGLangConfig, launch_command, server_args
+from megatron_mmupt.rollout.sglang.args import SGLangConfig, launch_command, server_args
+from megatron_mmupt.rollout.sglang.http_json import request_json
 
 Command = Callable[[dict[str, Any]], list[str]]
 LOG_TAIL_CHARS = 4000

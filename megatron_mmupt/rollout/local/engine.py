@@ -22,7 +22,6 @@ import torch
 
 from megatron_mmupt.config.configurable import ConfigError, Configurable, check_choice, check_positive
 from megatron_mmupt.data.prompt_batch import Prompt, PromptBatch
-from megatron_mmupt.rollout.decoding import ModelRunner, RowPlan, decode
 from megatron_mmupt.rollout.engine import (
     EngineError,
     EngineHealth,
@@ -35,8 +34,9 @@ from megatron_mmupt.rollout.engine import (
     memory_tags,
     sample_seed,
 )
+from megatron_mmupt.rollout.local.decoding import ModelRunner, RowPlan, decode
+from megatron_mmupt.rollout.local.token_sampler import TokenSampler
 from megatron_mmupt.rollout.token_policy import TokenPolicy
-from megatron_mmupt.rollout.token_sampler import TokenSampler
 from megatron_mmupt.rollout.types import FinishReason, Rollout, RolloutGroup
 from megatron_mmupt.rollout.weights import CheckpointNames, apply_update, plan_update, read_safetensors_folder
 from megatron_mmupt.utils.errors import InputError

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from megatron_mmupt.rollout.token_sampler import TokenSampler
+from megatron_mmupt.rollout.local.token_sampler import TokenSampler
 from megatron_mmupt.rollout.types import FinishReason
 
 COMPACT_BELOW_LIVE_FRACTION = 0.75

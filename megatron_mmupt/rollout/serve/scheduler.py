@@ -17,8 +17,8 @@ import time
 
 from megatron_mmupt.data.prompt_batch import Prompt
 from megatron_mmupt.rollout.engine import EnginePaused, SamplingConfig
-from megatron_mmupt.rollout.local_engine import LocalEngine
-from megatron_mmupt.rollout.sglang_protocol import GenerateItem
+from megatron_mmupt.rollout.local.engine import LocalEngine
+from megatron_mmupt.rollout.sglang.protocol import GenerateItem
 from megatron_mmupt.rollout.types import Rollout
 
 logger = logging.getLogger(__name__)

@@ -1,8 +1,8 @@
 """``megatron-mmupt serve``'s side of SGLang's tensor and distributed weight updates, and of weight reads.
 
 What SGLang does on GPUs with CUDA IPC and NCCL, ``serve`` does on the CPU with the same requests: a tensor
-payload maps the sender's shared memory (``tensor_payload``), a distributed update receives a gloo broadcast in
-the weight-update group (``update_group``). Each bucket is applied as it arrives, and the version changes with
+payload maps the sender's shared memory (``sglang.transports.payload``), a distributed update receives a gloo broadcast in
+the weight-update group (``sglang.transports.group``). Each bucket is applied as it arrives, and the version changes with
 the bucket that carries ``weight_version`` (the last), as SGLang's do. The server has one TP rank, so it reads
 payload 0 of a tensor update and joins a group as rank ``rank_offset``. A bad request is a
 ``WeightUpdateError``: a 400 with SGLang's ``{"success": false, "message"}``.
@@ -25,10 +25,10 @@ from typing import Any
 import torch
 
 from megatron_mmupt.rollout.errors import WeightUpdateError
-from megatron_mmupt.rollout.local_engine import LocalEngine
-from megatron_mmupt.rollout.server_requests import parse_version
-from megatron_mmupt.rollout.tensor_payload import deserialize
-from megatron_mmupt.rollout.update_group import destroy_update_group, join_update_group
+from megatron_mmupt.rollout.local.engine import LocalEngine
+from megatron_mmupt.rollout.serve.requests import parse_version
+from megatron_mmupt.rollout.sglang.transports.group import destroy_update_group, join_update_group
+from megatron_mmupt.rollout.sglang.transports.payload import deserialize
 
 Answer = tuple[int, Any]
 

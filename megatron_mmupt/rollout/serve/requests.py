@@ -21,8 +21,8 @@ from megatron_mmupt.config.configurable import ConfigError
 from megatron_mmupt.data.prompt_batch import Prompt
 from megatron_mmupt.data.rope import rope_position_ids
 from megatron_mmupt.rollout.engine import SamplingConfig
-from megatron_mmupt.rollout.image_codec import load_image_item
-from megatron_mmupt.rollout.sglang_protocol import (
+from megatron_mmupt.rollout.sglang.image_codec import load_image_item
+from megatron_mmupt.rollout.sglang.protocol import (
     SAMPLING_KEYS_AT_DEFAULT,
     SAMPLING_KEYS_SUPPORTED,
     GenerateItem,

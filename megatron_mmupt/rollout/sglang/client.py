@@ -5,7 +5,7 @@ the sample's seed when ``send_seeds``), ``max_concurrency`` at a time, and reads
 log-probs from ``output_token_logprobs``. Images travel as PNG data URIs rebuilt exactly from the prompt's
 patches (``image_codec``). Special tokens are suppressed with ``logit_bias`` (``token_policy``); note that
 SGLang then reports log-probs under the suppressed distribution, ``log p(y) - log(1 - p(suppressed))``
-(``docs/rollout.md``, "Log-probs"). Weight updates go through ``weight_transport`` (``sglang_transports``).
+(``docs/rollout.md``, "Log-probs"). Weight updates go through ``weight_transport`` (``sglang.transports``).
 
 Every call has a timeout and bounded retries (``http_json``): a dead server raises ``EngineUnavailable``.
 """
@@ -32,17 +32,16 @@ from megatron_mmupt.rollout.engine import (
     memory_tags,
     sample_seed,
 )
-from megatron_mmupt.rollout.http_json import EngineRequestError, request_json
-from megatron_mmupt.rollout.image_codec import images_from_patches, to_data_uri
-from megatron_mmupt.rollout.sglang_protocol import generate_request, rollout_from_response
-from megatron_mmupt.rollout.sglang_transports import (
+from megatron_mmupt.rollout.sglang.http_json import EngineRequestError, request_json
+from megatron_mmupt.rollout.sglang.image_codec import images_from_patches, to_data_uri
+from megatron_mmupt.rollout.sglang.protocol import generate_request, rollout_from_response
+from megatron_mmupt.rollout.sglang.transports.calls import ServerEndpoint, update_from_disk
+from megatron_mmupt.rollout.sglang.transports.single import (
     DiskTransport,
     DistributedTransport,
-    ServerEndpoint,
     TensorTransport,
     WeightTransportConfig,
     build_transport,
-    update_from_disk,
 )
 from megatron_mmupt.rollout.token_policy import TokenPolicy, load_token_policy
 from megatron_mmupt.rollout.types import Rollout, RolloutGroup
@@ -240,7 +239,7 @@ class SGLangClient(Configurable):
             return EngineHealth(False, -1, detail=f"sglang {self.url}: {e}")
 
     def shutdown(self) -> None:
-        """The client owns no server (``sglang_engine.SGLangServer`` does); nothing to stop."""
+        """The client owns no server (``sglang.process.SGLangServer`` does); nothing to stop."""
 
 
 def _image_processor(model_path: str) -> Any | None:

@@ -1,13 +1,13 @@
 """``megatron-mmupt serve``: the local engine behind the subset of SGLang's HTTP API that our client uses.
 
 Same paths, same request and response fields as SGLang 0.5.23 (``shared/sglang-api.md``), so CI tests the
-SGLang client (``sglang_client``) over loopback against a real server, weight updates included. Standard
-library only (``http.server``, one thread per connection); samples are batched by ``server_scheduler``.
+SGLang client (``sglang.client``) over loopback against a real server, weight updates included. Standard
+library only (``http.server``, one thread per connection); samples are batched by ``serve.scheduler``.
 
 Served: ``/generate``, ``/update_weights_from_disk``, ``/release_memory_occupation``,
 ``/resume_memory_occupation``, ``/pause_generation``, ``/continue_generation``, ``/flush_cache``, ``/health``,
 ``/health_generate``, ``/model_info`` (and its old name ``/get_model_info``), and the weight endpoints of
-``server_weights``: ``/update_weights_from_tensor`` (shared-memory handles from a process on this host),
+``serve.weights``: ``/update_weights_from_tensor`` (shared-memory handles from a process on this host),
 ``/init_weights_update_group``, ``/update_weights_from_distributed``, ``/destroy_weights_update_group``
 (a gloo group on CPU), ``/get_weights_by_name``.
 """
@@ -27,11 +27,11 @@ from typing import Any
 from megatron_mmupt.config.configurable import ConfigError, Configurable, check_range
 from megatron_mmupt.data.prompt_batch import Prompt
 from megatron_mmupt.rollout.engine import EngineError, WeightUpdateError
-from megatron_mmupt.rollout.local_engine import LocalEngine
-from megatron_mmupt.rollout.server_requests import PromptBuilder, fresh_seed, parse_generate, parse_version
-from megatron_mmupt.rollout.server_scheduler import Job, Scheduler
-from megatron_mmupt.rollout.server_weights import WeightReceiver
-from megatron_mmupt.rollout.sglang_protocol import GenerateItem, RequestError, generate_response
+from megatron_mmupt.rollout.local.engine import LocalEngine
+from megatron_mmupt.rollout.serve.requests import PromptBuilder, fresh_seed, parse_generate, parse_version
+from megatron_mmupt.rollout.serve.scheduler import Job, Scheduler
+from megatron_mmupt.rollout.serve.weights import WeightReceiver
+from megatron_mmupt.rollout.sglang.protocol import GenerateItem, RequestError, generate_response
 from megatron_mmupt.utils.errors import InputError
 
 logger = logging.getLogger(__name__)
