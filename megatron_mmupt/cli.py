@@ -24,6 +24,7 @@ from pathlib import Path
 
 from megatron_mmupt import __version__
 from megatron_mmupt.config.configurable import ConfigError
+from megatron_mmupt.utils import known_warnings
 from megatron_mmupt.utils.errors import InputError
 
 EXIT_USAGE = 2
@@ -328,6 +329,7 @@ COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    known_warnings.install()  # third-party fallback notices; Ray workers install it too (parallel/cluster.py)
     args = parse_args(argv)
     try:
         return COMMANDS[args.command](args)

@@ -37,6 +37,7 @@ from megatron_mmupt.demo.main_job import (
 from megatron_mmupt.parallel.cluster import _python_path
 from megatron_mmupt.recipes import resolve_run_config
 from megatron_mmupt.utils.atomic import atomic_write_text
+from megatron_mmupt.utils.known_warnings import RAY_WORKER_SETUP_HOOK, install
 
 VALIDATION_DIR = Path("runs/demo-val")
 """The validation split: ``megatron-mmupt demo-data --out runs/demo-val --seed 1 --num-train 1 --num-test 1000``."""
@@ -60,6 +61,7 @@ SETTINGS: dict[str, tuple[str, ...]] = {
 
 
 def main() -> None:
+    install()  # the driver side of the known-warnings filter (the Ray workers: RAY_WORKER_SETUP_HOOK)
     args = parse_args()
     out, seeds = args.out, [int(s) for s in args.seeds.split(",")]
     names = list(SETTINGS) if args.settings == "all" else args.settings.split(",")
@@ -89,6 +91,7 @@ def private_ray(num_cpus: int):
 
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     runtime_env = {"env_vars": {"PYTHONPATH": os.pathsep.join(_python_path()), "RAY_DEDUP_LOGS": "0"}}
+    runtime_env["worker_process_setup_hook"] = RAY_WORKER_SETUP_HOOK  # as parallel/cluster.py's sessions
     ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, runtime_env=runtime_env)
     try:
         yield

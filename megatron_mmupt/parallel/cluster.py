@@ -13,6 +13,7 @@ import os
 from collections.abc import Iterator
 
 from megatron_mmupt.config.configurable import ConfigNode, check_range
+from megatron_mmupt.utils.known_warnings import RAY_WORKER_SETUP_HOOK
 
 
 @dataclasses.dataclass(kw_only=True, slots=True)
@@ -61,6 +62,7 @@ def ray_session(config: ClusterConfig, *, num_cpus: float) -> Iterator[None]:
     address = config.address or os.environ.get("RAY_ADDRESS", "")
     # Workers import this package from the driver's working directory (a source checkout works too).
     runtime_env = {"env_vars": {"PYTHONPATH": os.pathsep.join(_python_path()), "RAY_DEDUP_LOGS": "0"}}
+    runtime_env["worker_process_setup_hook"] = RAY_WORKER_SETUP_HOOK  # known third-party warnings, once per worker
     if address:
         ray.init(address=address, runtime_env=runtime_env, log_to_driver=True)
     else:
