@@ -1,0 +1,152 @@
+"""One-shot GPU acceptance check: five sections, one JSON report, one process tree (no Ray, no torchrun).
+
+    python tools/gpu_check.py --out gpu_check.json            # one GPU: Qwen2.5-VL-7B width, 2 layers
+    python tools/gpu_check.py --cpu --out gpu_check_cpu.json  # the same code on the CPU, tiny shapes (CI)
+
+Sections (``megatron_mmupt/gpu_check/``), in this order:
+
+* parity     bf16 Megatron Qwen2.5-VL (local spec) vs transformers: max and mean |logit difference|
+* grpo_step  one GRPO step of the actor (old and reference log-probs, the update): seconds, tokens/s, MFU
+* offload    memory_allocated before/after offload and after onload vs the bytes the actor reports freed;
+             the planner's estimate beside the measured peak
+* engine     the local engine's tokens/s at n=8
+* ipc        one weight bucket by CUDA-IPC handle into another process: bit-exact, GB/s vs a device copy
+
+A section that raises is recorded with its traceback and the others still run. The exit status is 0 when
+every section passed, 1 otherwise, 2 when the setup (model folder, prompts) failed. How to run it on a GPU
+machine without a package index (the wheels to carry, the time it takes): tools/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository, when run from a bare checkout
+
+SECTIONS = ("parity", "grpo_step", "offload", "engine", "ipc")
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cpu", action="store_true", help="run on the CPU with tiny shapes (figures marked CPU)")
+    parser.add_argument("--out", type=Path, required=True, help="the JSON report to write")
+    parser.add_argument("--sections", default=",".join(SECTIONS), help=f"comma-separated subset of {SECTIONS}")
+    parser.add_argument("--layers", type=int, default=None, help="decoder layers of the model (default: 2)")
+    parser.add_argument("--work", type=Path, default=None, help="folder for the model (default: a temporary one)")
+    args = parser.parse_args(argv)
+    unknown = set(args.sections.split(",")) - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown sections {sorted(unknown)}; choose from {', '.join(SECTIONS)}")
+    return args
+
+
+def _environment(cpu: bool) -> None:
+    """Before torch is imported: hide GPUs for --cpu; a one-rank process group on a free local port."""
+    if cpu:
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()), RANK="0", WORLD_SIZE="1", LOCAL_RANK="0")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def _versions() -> dict[str, str | None]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    import torch
+
+    found: dict[str, str | None] = {"torch": torch.__version__, "cuda": torch.version.cuda}
+    for name in ("megatron-core", "transformers", "numpy"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    _environment(args.cpu)
+    import dataclasses
+
+    import torch
+
+    from megatron_mmupt.gpu_check import workload as wl
+    from megatron_mmupt.gpu_check.actors import ActorContext
+    from megatron_mmupt.gpu_check.report import render_table, run_section, write_report
+
+    started = time.perf_counter()
+    if not args.cpu and not torch.cuda.is_available():
+        print("gpu_check: no CUDA device is visible; run with --cpu for the CPU variant", file=sys.stderr)
+        return 2
+    workload = wl.CPU if args.cpu else wl.GPU
+    if args.layers:
+        workload = workload.with_layers(args.layers)
+    work = args.work or Path(tempfile.mkdtemp(prefix="gpu_check."))
+    context: dict[str, ActorContext] = {}
+
+    def setup() -> tuple[dict, list[str]]:
+        model_dir = wl.make_model_folder(workload, work / "model")
+        prompts = wl.make_prompts(workload, model_dir)
+        context["ctx"] = ActorContext(workload, model_dir, prompts)
+        return {"model_dir": str(model_dir), "prompt_tokens": [p.num_tokens for p in prompts]}, []
+
+    results = [run_section("setup", setup)]
+    if results[0].ok:
+        results += _run_sections(context["ctx"], args.sections.split(","))
+        _teardown(context["ctx"])
+    header = {
+        "mode": workload.mode,
+        "figures": "CPU: tiny shapes, the code path only (not performance)" if args.cpu else "GPU",
+        "device": wl.device_name(workload),
+        "versions": _versions(),
+        "workload": dataclasses.asdict(workload),
+        "command": " ".join(["tools/gpu_check.py", *(argv if argv is not None else sys.argv[1:])]),
+        "wall_seconds": time.perf_counter() - started,
+    }
+    report = write_report(args.out, header, results)
+    print(render_table(results))
+    print(f"gpu_check: {'PASSED' if report['passed'] else 'FAILED'} in {header['wall_seconds']:.0f} s -> {args.out}")
+    if not results[0].ok:
+        return 2
+    return 0 if report["passed"] else 1
+
+
+def _run_sections(ctx, names: list[str]) -> list:
+    from megatron_mmupt.gpu_check.engine import engine_section
+    from megatron_mmupt.gpu_check.grpo import grpo_section
+    from megatron_mmupt.gpu_check.ipc import ipc_section
+    from megatron_mmupt.gpu_check.offload import offload_section
+    from megatron_mmupt.gpu_check.parity import parity_section
+    from megatron_mmupt.gpu_check.report import run_section
+
+    functions = {"parity": parity_section, "grpo_step": grpo_section, "offload": offload_section,
+                 "engine": engine_section, "ipc": ipc_section}  # fmt: skip
+    results = []
+    for name in SECTIONS:
+        if name in names:
+            results.append(run_section(name, lambda fn=functions[name]: fn(ctx)))
+        if name == "offload":
+            ctx.release()  # the engine and the IPC bucket need the actors' memory
+    return results
+
+
+def _teardown(ctx) -> None:
+    if ctx.groups is not None:
+        from megatron_mmupt.actor.megatron.distributed import destroy_parallel
+
+        destroy_parallel()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
