@@ -2,7 +2,9 @@
 
 Data flow: rank 0's buckets -> ``disk_dir/v<version>/*.safetensors`` (written under temporary names and renamed,
 the index last) -> each engine reads the folder (SGLang's ``/update_weights_from_disk``, or the local engine's
-Ray actor). The previous version's folder is removed once every engine has loaded the new one. The slowest
+Ray actor). The previous version's folder is removed once every engine has loaded the new one. No update session:
+SGLang loads a disk checkpoint through its model loader, which post-processes the weights itself
+(``sglang/transports/calls.py``). The slowest
 transport, and the one that needs nothing but a path every process sees.
 """
 

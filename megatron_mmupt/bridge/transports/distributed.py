@@ -3,7 +3,8 @@
 Data flow: rank 0 receives the full buckets (``Receivers.FIRST``: TP gather, PP send to rank 0), packs each into
 one buffer and broadcasts it once in the weight-update group (rank 0 + the TP ranks of every engine:
 ``rank_offset`` 1, 1 + tp_0, ...; NCCL between GPUs, gloo on CPU) while every server is told the bucket's names,
-dtypes and shapes (``/update_weights_from_distributed``, ``load_format="flattened_bucket"``). The group is
+dtypes and shapes (``/update_weights_from_distributed``, ``load_format="flattened_bucket"``), all inside one
+update session per engine (``calls.update_session``: SGLang refuses the buckets outside one). The group is
 opened at the first sync (``/init_weights_update_group`` while rank 0 hosts the rendezvous on its node's
 address) and opened again when the engines change (a restarted server has a new address). GPU path (NCCL, real
 SGLang) not run here; on CPU the same code runs with gloo against ``megatron-mmupt serve``.
@@ -21,6 +22,7 @@ from megatron_mmupt.rollout.sglang.transports.calls import (
     close_update_group,
     open_update_group,
     update_from_distributed,
+    update_session,
     with_last,
 )
 
@@ -38,9 +40,10 @@ class DistributedSender:
         if any(not isinstance(t, ServerEndpoint) for t in targets):
             raise ValueError("the distributed weight transport reaches SGLang servers only (rollout.engine=sglang)")
         self._connect(tuple(targets))
-        for index, bucket, last in with_last(stream):
-            update_from_distributed(self.endpoints, self.group, bucket, group_name=self.group_name, index=index,
-                                    last=last, version=version)  # fmt: skip
+        with update_session(self.endpoints):  # every engine: begin before the first bucket, end after the last
+            for index, bucket, last in with_last(stream):
+                update_from_distributed(self.endpoints, self.group, bucket, group_name=self.group_name, index=index,
+                                        last=last, version=version)  # fmt: skip
 
     def _connect(self, endpoints: tuple[ServerEndpoint, ...]) -> None:
         if self.group is not None and endpoints == self.endpoints:

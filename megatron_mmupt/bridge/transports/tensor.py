@@ -4,7 +4,8 @@ Data flow, per bucket: every actor rank exports the bucket in full (``Receivers.
 broadcast) onto its own GPU and packs it into one fresh buffer; the ranks on engine ``e``'s GPUs (its feeders,
 in its TP-rank order: ``parallel/placement.py``) gather their serialized handles on the first of them (a gloo
 group per engine), which posts them in one ``/update_weights_from_tensor`` (payload ``r`` for SGLang TP rank
-``r``, mapped on its own GPU: no copy between GPUs); the feeders wait in a barrier until that call has
+``r``, mapped on its own GPU: no copy between GPUs), inside one update session that the first feeder opens before the
+first bucket and closes after the last (``calls.update_session``); the feeders wait in a barrier until that call has
 returned, since the server reads their memory until then. Actor ranks on no engine's GPU only export.
 
 Needs sender and server on one host (CUDA IPC; shared memory on CPU). With CUDA tensors the handles carry the
@@ -14,13 +15,14 @@ here; on CPU the same code runs against ``megatron-mmupt serve``.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import torch
 import torch.distributed as dist
 
 from megatron_mmupt.bridge.transports.stream import BucketStream
-from megatron_mmupt.rollout.sglang.transports.calls import ServerEndpoint, update_from_tensor, with_last
+from megatron_mmupt.rollout.sglang.transports.calls import ServerEndpoint, update_from_tensor, update_session, with_last
 from megatron_mmupt.rollout.sglang.transports.payload import encode_bucket
 
 
@@ -42,18 +44,21 @@ class TensorSender:
             raise ValueError(f"engine {self.engine}: the tensor transport needs an SGLang server of {len(feeders)} "
                              f"TP ranks, got {target!r}")  # fmt: skip
         leader = feeders[0]
-        for index, bucket, last in with_last(stream):
-            encoded = encode_bucket(bucket)
-            payloads: list[Any] = [None] * len(feeders)
-            dist.all_gather_object(payloads, (self.rank, encoded.payload), group=group)
-            if self.rank == leader:
-                by_rank = dict(payloads)
-                ordered = [by_rank[r] for r in feeders]  # SGLang TP rank i reads payload i
-                update_from_tensor(target, ordered, encoded.load_format, index=index, last=last, version=version)
-            dist.barrier(group=group)  # the server has copied every feeder's memory
-            del encoded
-            if torch.cuda.is_available():
-                torch.cuda.ipc_collect()
+        # The leader holds the engine's update session around the whole sync (begin before the first bucket, end
+        # after the last, also on failure); the other feeders only hand it their payloads.
+        with update_session([target]) if self.rank == leader else contextlib.nullcontext():
+            for index, bucket, last in with_last(stream):
+                encoded = encode_bucket(bucket)
+                payloads: list[Any] = [None] * len(feeders)
+                dist.all_gather_object(payloads, (self.rank, encoded.payload), group=group)
+                if self.rank == leader:
+                    by_rank = dict(payloads)
+                    ordered = [by_rank[r] for r in feeders]  # SGLang TP rank i reads payload i
+                    update_from_tensor(target, ordered, encoded.load_format, index=index, last=last, version=version)
+                dist.barrier(group=group)  # the server has copied every feeder's memory
+                del encoded
+                if torch.cuda.is_available():
+                    torch.cuda.ipc_collect()
 
     def close(self) -> None:
         for group in self.groups:

@@ -7,7 +7,8 @@ library only (``http.server``, one thread per connection); samples are batched b
 Served: ``/generate``, ``/update_weights_from_disk``, ``/release_memory_occupation``,
 ``/resume_memory_occupation``, ``/pause_generation``, ``/continue_generation``, ``/flush_cache``, ``/health``,
 ``/health_generate``, ``/model_info`` (and its old name ``/get_model_info``), and the weight endpoints of
-``serve.weights``: ``/update_weights_from_tensor`` (shared-memory handles from a process on this host),
+``serve.weights``: ``/begin_weight_update`` and ``/end_weight_update`` (the update session SGLang 0.5.23 enforces),
+``/update_weights_from_tensor`` (shared-memory handles from a process on this host),
 ``/init_weights_update_group``, ``/update_weights_from_distributed``, ``/destroy_weights_update_group``
 (a gloo group on CPU), ``/get_weights_by_name``.
 """
@@ -225,6 +226,8 @@ ROUTES = {
     "/health_generate": lambda app, body: app.health(body),
     "/model_info": lambda app, body: app.model_info(body),
     "/get_model_info": lambda app, body: app.model_info(body),
+    "/begin_weight_update": lambda app, body: app.weights.begin(body),
+    "/end_weight_update": lambda app, body: app.weights.end(body),
     "/update_weights_from_tensor": lambda app, body: app.weights.from_tensor(body),
     "/init_weights_update_group": lambda app, body: app.weights.init_group(body),
     "/update_weights_from_distributed": lambda app, body: app.weights.from_distributed(body),
@@ -288,6 +291,6 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def _error(path: str, error: Exception) -> dict[str, Any]:
-    if path.startswith(("/update_weights", "/init_weights", "/destroy_weights")):  # {"success", "message"}
+    if path.startswith(("/update_weights", "/init_weights", "/destroy_weights", "/begin_weight", "/end_weight")):
         return {"success": False, "message": str(error)}
     return {"error": {"message": str(error)}}

@@ -7,6 +7,13 @@ the bucket that carries ``weight_version`` (the last), as SGLang's do. The serve
 payload 0 of a tensor update and joins a group as rank ``rank_offset``. A bad request is a
 ``WeightUpdateError``: a 400 with SGLang's ``{"success": false, "message"}``.
 
+The update session, as SGLang 0.5.23's scheduler keeps it (``scheduler_components/weight_updater.py``): tensor and
+distributed updates are refused outside ``/begin_weight_update`` ... ``/end_weight_update`` with SGLang's own
+message, a second ``begin`` and an ``end`` without ``begin`` are refused too; disk updates need no session. A
+stand-in that accepted what SGLang refuses would hide a sender that forgets the session (``docs/style.md`` rule 16).
+
+    /begin_weight_update               {"selector": "all" | "target" | "draft"}
+    /end_weight_update                 {}
     /update_weights_from_tensor        {"serialized_named_tensors": [...], "load_format": null, "weight_version"}
     /init_weights_update_group         {"master_address", "master_port", "rank_offset", "world_size", ...}
     /update_weights_from_distributed   {"names", "dtypes", "shapes", "group_name", "load_format", ...}
@@ -37,9 +44,34 @@ class WeightReceiver:
     def __init__(self, engine: LocalEngine) -> None:
         self.engine = engine
         self.groups: dict[str, Any] = {}
+        self.session: str | None = None
+        """The open update session's selector; ``None`` outside one."""
         self._lock = threading.Lock()
 
+    def begin(self, body: Any) -> Answer:
+        selector = _fields(body, "/begin_weight_update", {"selector"}).get("selector", "all")
+        if selector not in ("target", "draft", "all"):
+            raise WeightUpdateError(f"invalid selector {selector!r}; expected 'target', 'draft', or 'all'")
+        with self._lock:
+            if self.session is not None:
+                raise WeightUpdateError("a weight-update session is already open; call end_weight_update() first")
+            self.session = selector
+        return HTTPStatus.OK, {"success": True, "message": "Success"}
+
+    def end(self, body: Any) -> Answer:
+        _fields(body, "/end_weight_update", set())
+        with self._lock:
+            if self.session is None:
+                raise WeightUpdateError("no weight-update session is open; call begin_weight_update() first")
+            self.session = None
+        return HTTPStatus.OK, {"success": True, "message": "Success"}
+
+    def _require_session(self, endpoint: str) -> None:
+        if self.session is None:  # SGLang's words, so a client sees the same refusal from both servers
+            raise WeightUpdateError(f"{endpoint} must run between begin_weight_update() and end_weight_update()")
+
     def from_tensor(self, body: Any) -> Answer:
+        self._require_session("update_weights_from_tensor")
         payloads = body.get("serialized_named_tensors")
         if not isinstance(payloads, list) or not payloads or not all(isinstance(p, str) for p in payloads):
             raise WeightUpdateError("serialized_named_tensors must be a non-empty list of payload strings")
@@ -70,6 +102,7 @@ class WeightReceiver:
         return HTTPStatus.OK, {"success": True, "message": f"joined weight update group {name!r}"}
 
     def from_distributed(self, body: Any) -> Answer:
+        self._require_session("update_weights_from_distributed")
         name = str(body.get("group_name", "weight_update_group"))
         group = self.groups.get(name)
         if group is None:
@@ -120,6 +153,18 @@ def _receive(group: Any, specs: list[tuple[str, torch.dtype, tuple[int, ...]]], 
         named.append((name, flat[start : start + size].view(dtype).view(shape)))
         start += size
     return named
+
+
+def _fields(body: Any, endpoint: str, known: set[str]) -> dict[str, Any]:
+    """The body as a dict whose keys SGLang's request class has (``rid`` and ``http_worker_ipc`` are every
+    request's); SGLang's request structs are strict, so an unknown field is a 400 naming it."""
+    body = body or {}
+    if not isinstance(body, dict):
+        raise WeightUpdateError(f"{endpoint}: the body must be a JSON object")
+    unknown = sorted(set(body) - known - {"rid", "http_worker_ipc"})
+    if unknown:
+        raise WeightUpdateError(f"{endpoint}: unknown field {unknown[0]!r}; expected one of {sorted(known)}")
+    return body
 
 
 def _dtype(name: Any) -> torch.dtype:

@@ -119,10 +119,47 @@ def test_control_endpoints(server, tiny_model_dir, tmp_path, prompt_batch):
     assert health.healthy and health.weight_version == 0
     info = client.model_info()
     assert info["has_image_understanding"] and info["architectures"] == ["Qwen2_5_VLForConditionalGeneration"]
+    assert post(server, "/begin_weight_update", {"selector": "all"}) == (200, {"success": True, "message": "Success"})
     status, body = post(server, "/update_weights_from_tensor", {"serialized_named_tensors": ["x"]})
     assert status == 400 and "serialized_named_tensors[0] is not a tensor payload" in body["message"]
     status, body = post(server, "/update_weights_from_distributed", {"names": [], "dtypes": [], "shapes": []})
     assert status == 400 and "call /init_weights_update_group first" in body["message"]
+    assert post(server, "/end_weight_update", {})[0] == 200
+
+
+def test_serve_enforces_the_update_session_as_sglang_does(server):
+    # SGLang 0.5.23's scheduler (scheduler_components/weight_updater.py) refuses both in-place updates outside a
+    # session, in these words; serve must too, or a sender that forgets the session passes every CPU test.
+    for path, body in [("/update_weights_from_tensor", {"serialized_named_tensors": ["x"]}),
+                       ("/update_weights_from_distributed", {"names": [], "dtypes": [], "shapes": []})]:  # fmt: skip
+        status, answer = post(server, path, body)
+        endpoint = path.removeprefix("/")
+        message = f"{endpoint} must run between begin_weight_update() and end_weight_update()"
+        assert (status, answer) == (400, {"success": False, "message": message})
+    status, answer = post(server, "/end_weight_update", {})
+    assert status == 400 and "no weight-update session is open" in answer["message"]
+    status, answer = post(server, "/begin_weight_update", {"selector": "everything"})
+    assert status == 400 and "invalid selector 'everything'" in answer["message"]
+    status, answer = post(server, "/begin_weight_update", {"selectors": "all"})
+    assert status == 400 and "unknown field 'selectors'" in answer["message"]
+    assert post(server, "/begin_weight_update", {})[0] == 200
+    status, answer = post(server, "/begin_weight_update", {})
+    assert status == 400 and "already open" in answer["message"]
+    assert post(server, "/end_weight_update", {})[0] == 200
+    assert server.weights.session is None
+
+
+def test_a_failed_sync_closes_its_session_and_raises_the_first_error(server, tiny_model_dir, tmp_path):
+    client = client_for(server, tiny_model_dir, tmp_path, weight_transport=WeightTransportConfig(kind="tensor"))
+    norm = server.engine.names.parameters[server.engine.names.resolve("model.norm.weight")]
+    good = [("model.norm.weight", norm.detach().clone())]
+    bad = [("model.norm.weight", torch.ones(3))]
+    with pytest.raises(WeightUpdateError, match="shape"):  # the second bucket fails its check mid-session
+        client.update_weights(iter([good, bad]), version=7)
+    assert server.weights.session is None and client.weight_version == 0
+    post(server, "/begin_weight_update", {})  # a session a dead sender left open: the next sync closes it first
+    client.update_weights(iter([good]), version=8)
+    assert server.weights.session is None and client.weight_version == 8
 
 
 def test_sglang_batch_request_and_response_fields(server, prompt_batch):
@@ -187,7 +224,7 @@ def test_tensor_transport_loads_the_trainers_weights(server, tiny_model_dir, oth
     client.update_weights(iter([trainer[:20], trainer[20:]]), version=3)
     for name, tensor in trainer:
         assert torch.equal(server.engine.names.parameters[server.engine.names.resolve(name)].detach(), tensor), name
-    assert client.weight_version == 3
+    assert client.weight_version == 3 and server.weights.session is None  # the sync's session is closed
     name, tensor = trainer[0]
     assert client.get_weights_by_name(name, 10) == tensor.flatten()[:10].tolist()
     with pytest.raises(EngineRequestError, match="has no weight 'model.nope'"):

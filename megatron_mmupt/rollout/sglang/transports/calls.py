@@ -4,27 +4,51 @@ Every sender uses these: the single-process transports of ``SGLangClient.update_
 actor ranks' senders (``bridge/transports``), so a protocol fix is made here once. ``ServerEndpoint`` is picklable,
 so the driver hands it to the actor's ranks.
 
-Every bucket is checked against the served checkpoint (names and shapes) before it is sent, and the new
-``weight_version`` goes with the last bucket only, so the server's version changes once the whole update is in.
-SGLang applies ``tensor`` and ``distributed`` buckets as they arrive: a bucket refused mid-way leaves the earlier
-ones applied and the version unchanged; the error says to re-send the whole update.
+A sync, per transport (every sender follows this order; SGLang 0.5.23's scheduler enforces it):
+
+    disk:         update_from_disk(e, path, version=v)                            # no session: see below
+    tensor:       with update_session([e]):                                       # POST /begin_weight_update
+                      update_from_tensor(e, payloads, fmt, index=i, last=..., version=v)   # per bucket
+                                                                                  # POST /end_weight_update
+    distributed:  group = open_update_group(es, ...)                              # once, kept across syncs
+                  with update_session(es):
+                      update_from_distributed(es, group, bucket, index=i, last=..., version=v)  # per bucket
+
+The update session (SGLang 0.5.23, ``scheduler_components/weight_updater.py``): ``/update_weights_from_tensor``
+and ``/update_weights_from_distributed`` answer 400 "... must run between begin_weight_update() and
+end_weight_update()" outside one. ``begin`` restores in-place-quantized weights so new ones can load; ``end``
+finalizes them (``postprocess_weights``) and closes the session. ``/update_weights_from_disk`` loads a whole new
+checkpoint through the model loader, which post-processes on its own: it needs no session, and inside one
+``end`` would post-process a second time, so the disk transport sends none. The session is closed on failure
+too (``update_session``), or the engine would refuse the next sync's ``begin``.
+
+Every bucket is checked against the served checkpoint (names and shapes) before it is sent. The new
+``weight_version`` goes with the last bucket: SGLang records a version with the update call that carries it
+(``record_weight_version_after_update``; ``end_weight_update`` takes no version), so the server's version changes
+once the whole update is in, and ``end`` then finalizes it. SGLang applies ``tensor`` and ``distributed`` buckets
+as they arrive: a bucket refused mid-way leaves the earlier ones applied and the version unchanged; the error says
+to re-send the whole update.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from megatron_mmupt.rollout.errors import EngineError
-from megatron_mmupt.rollout.sglang.http_json import request_json
+from megatron_mmupt.rollout.sglang.http_json import EngineRequestError, request_json
 from megatron_mmupt.rollout.sglang.transports.group import broadcast, destroy_update_group, join_update_group
 from megatron_mmupt.rollout.sglang.transports.payload import pack
 
 if TYPE_CHECKING:
     from megatron_mmupt.rollout.engine import WeightBucket
+
+logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -43,6 +67,53 @@ class ServerEndpoint:
                             retries=self.retries, backoff_s=self.backoff_s)  # fmt: skip
 
 
+# --- the update session ------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def update_session(endpoints: Sequence[ServerEndpoint]) -> Iterator[None]:
+    """One weight-update session per server around a sync's buckets: ``/begin_weight_update`` on each before the
+    first bucket, ``/end_weight_update`` on each after the last, and on failure too.
+
+    A failure inside the block is raised as it is; servers that cannot be closed then are logged, not raised, so the
+    original error is what the caller sees. A failed ``end`` after a good sync is raised.
+    """
+    opened: list[ServerEndpoint] = []
+    try:
+        for endpoint in endpoints:
+            begin_weight_update(endpoint)
+            opened.append(endpoint)
+        yield
+    except BaseException as error:
+        for endpoint in opened:
+            try:
+                end_weight_update(endpoint)
+            except Exception as close_error:  # the original error matters more; the next begin recovers
+                logger.warning("closing the weight-update session of %s after %r: %s", endpoint.url, error, close_error)
+        raise
+    for endpoint in opened:
+        end_weight_update(endpoint)
+
+
+def begin_weight_update(endpoint: ServerEndpoint) -> None:
+    """Open the session (``io_struct.BeginWeightUpdateReqInput``: ``selector`` ``"all"``, the served model and its
+    draft). A session left open by a sender that died mid-sync is closed first: this process is the server's only
+    weight writer, so an open session can only be a stale one, and refusing would block every later sync."""
+    try:
+        _check(endpoint.post("/begin_weight_update", {"selector": "all"}), "/begin_weight_update")
+    except EngineRequestError as e:
+        if "already open" not in str(e):
+            raise
+        logger.warning("%s had a weight-update session open (a sync that did not finish); closing it", endpoint.url)
+        end_weight_update(endpoint)
+        _check(endpoint.post("/begin_weight_update", {"selector": "all"}), "/begin_weight_update")
+
+
+def end_weight_update(endpoint: ServerEndpoint) -> None:
+    """Close the session (``io_struct.EndWeightUpdateReqInput``, no fields): the server finalizes the weights."""
+    _check(endpoint.post("/end_weight_update", {}), "/end_weight_update")
+
+
 # --- endpoint calls ----------------------------------------------------------------------------------------
 
 
@@ -54,7 +125,8 @@ def update_from_disk(endpoint: ServerEndpoint, path: str | Path, *, version: int
 
 def update_from_tensor(endpoint: ServerEndpoint, payloads: Sequence[str], load_format: str | None, *, index: int,
                        last: bool, version: int) -> None:  # fmt: skip
-    """One bucket as handles, ``payloads[r]`` for SGLang TP rank ``r``; returns once the server copied it."""
+    """One bucket as handles, ``payloads[r]`` for SGLang TP rank ``r``; returns once the server copied it. Inside
+    ``update_session``."""
     if len(payloads) != endpoint.tp_size:
         raise ValueError(f"{len(payloads)} payloads for a server of {endpoint.tp_size} TP ranks")
     body = {"serialized_named_tensors": list(payloads), "load_format": load_format, "flush_cache": last,
@@ -83,7 +155,8 @@ def open_update_group(endpoints: Sequence[ServerEndpoint], *, backend: str, addr
 
 def update_from_distributed(endpoints: Sequence[ServerEndpoint], group: Any, bucket: WeightBucket, *,
                             group_name: str, index: int, last: bool, version: int) -> None:  # fmt: skip
-    """One bucket, packed, broadcast once from rank 0 while every server is told its names, dtypes and shapes."""
+    """One bucket, packed, broadcast once from rank 0 while every server is told its names, dtypes and shapes.
+    Inside ``update_session(endpoints)``."""
     flat, _ = pack(bucket)
     body = {
         "names": [n for n, _ in bucket],

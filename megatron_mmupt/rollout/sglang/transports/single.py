@@ -20,6 +20,7 @@ from megatron_mmupt.rollout.sglang.transports.calls import (
     update_from_disk,
     update_from_distributed,
     update_from_tensor,
+    update_session,
     with_last,
 )
 from megatron_mmupt.rollout.sglang.transports.payload import encode_bucket
@@ -104,23 +105,25 @@ class DiskTransport:
 
 
 class TensorTransport:
-    """Same host: per bucket, one packed buffer whose handles go to every TP rank of the server (the ranks map
+    """Same host, inside one update session: per bucket, one packed buffer whose handles go to every TP rank of the server (the ranks map
     the one buffer; the multi-rank sender of ``bridge/transports`` gives each rank a copy on its own GPU)."""
 
     def send(self, client: SGLangClient, buckets: Iterable[WeightBucket], *, version: int, spec: Spec) -> None:
         endpoint = client.endpoint
-        for index, bucket, last in with_last(buckets):
-            check_bucket(bucket, spec, index)
-            encoded = encode_bucket(bucket)
-            update_from_tensor(endpoint, [encoded.payload] * endpoint.tp_size, encoded.load_format, index=index,
-                               last=last, version=version)  # fmt: skip
-            del encoded
-            if torch.cuda.is_available():
-                torch.cuda.ipc_collect()  # the server has copied: release the handles
+        with update_session([endpoint]):
+            for index, bucket, last in with_last(buckets):
+                check_bucket(bucket, spec, index)
+                encoded = encode_bucket(bucket)
+                update_from_tensor(endpoint, [encoded.payload] * endpoint.tp_size, encoded.load_format, index=index,
+                                   last=last, version=version)  # fmt: skip
+                del encoded
+                if torch.cuda.is_available():
+                    torch.cuda.ipc_collect()  # the server has copied: release the handles
 
 
 class DistributedTransport:
-    """This process as rank 0 of a broadcast group with the server's TP ranks; the group is opened once."""
+    """This process as rank 0 of a broadcast group with the server's TP ranks; the group is opened once, the update
+    session once per sync."""
 
     def __init__(self, config: WeightTransportConfig) -> None:
         self.config = config
@@ -131,7 +134,8 @@ class DistributedTransport:
         if self.group is None:
             self.group = open_update_group(endpoints, backend=c.backend, address=c.master_address,
                                            port=c.master_port, group_name=c.group_name)  # fmt: skip
-        for index, bucket, last in with_last(buckets):
-            check_bucket(bucket, spec, index)
-            update_from_distributed(endpoints, self.group, bucket, group_name=c.group_name, index=index, last=last,
-                                    version=version)  # fmt: skip
+        with update_session(endpoints):
+            for index, bucket, last in with_last(buckets):
+                check_bucket(bucket, spec, index)
+                update_from_distributed(endpoints, self.group, bucket, group_name=c.group_name, index=index,
+                                        last=last, version=version)  # fmt: skip
