@@ -50,6 +50,7 @@ class ActorContext:
     groups: Any = None
     policy: Any = None
     reference: Any = None
+    build_error: str | None = None
     steps_taken: int = 0
     step_peak_bytes: int | None = None
     """``torch.cuda.max_memory_allocated`` over the last measured update (GPU only)."""
@@ -63,13 +64,24 @@ class ActorContext:
         return self.groups
 
     def actors(self) -> tuple[Any, Any]:
-        """The policy and its frozen KL reference, built once from the model folder."""
+        """The policy and its frozen KL reference, built once from the model folder.
+
+        A failed build is not retried by later sections: it would fail the same way, after the same minute of
+        initializing weights on the host.
+        """
         from megatron_mmupt.algorithm.config import AlgorithmConfig
 
+        if self.build_error is not None:
+            raise RuntimeError(f"the actors failed to build in an earlier section: {self.build_error}")
         if self.policy is None:
             groups, algorithm = self.parallel_groups(), AlgorithmConfig()
-            self.policy = build_actor(self.workload, self.model_dir, groups, algorithm, trainable=True)
-            self.reference = build_actor(self.workload, self.model_dir, groups, algorithm, trainable=False)
+            try:
+                policy = build_actor(self.workload, self.model_dir, groups, algorithm, trainable=True)
+                reference = build_actor(self.workload, self.model_dir, groups, algorithm, trainable=False)
+            except Exception as error:
+                self.build_error = repr(error)
+                raise
+            self.policy, self.reference = policy, reference
         return self.policy, self.reference
 
     def release(self) -> None:

@@ -36,6 +36,7 @@ MFU_FORMULA = (
     "F = 2P + 4LqS per token forward, P = L(h(q+2kv) + qh + 3fh) + Vh; old and reference log-probs F each, "
     "update 3F; MFU = sum(FLOPs per token x real tokens) / (seconds x bf16 dense peak)"
 )
+OLD_VS_REF_TOLERANCE = 0.1
 STAGE_PASSES = {"old_logprobs": 1, "ref_logprobs": 1, "update": 3}
 """Forward-pass equivalents of each stage (backward = 2 forwards)."""
 
@@ -138,7 +139,9 @@ def _problems(figures: dict[str, Any], produced: dict[str, Any]) -> list[str]:
         problems.append(
             f"the update did not happen: grad_norm={figures['grad_norm']}, skipped={figures['update_skipped']}"
         )
-    if figures["first_step_old_vs_ref_max_abs_diff"] > 1e-2:
+    # Same weights, same batch: equal on the CPU; on a GPU two kernel orders may move bf16 logits by an ulp (a
+    # few hundredths of a log-prob), a different model by whole units.
+    if figures["first_step_old_vs_ref_max_abs_diff"] > OLD_VS_REF_TOLERANCE:
         problems.append(
             "before any update the policy and its reference hold the same weights, yet their log-probs differ by "
             f"{figures['first_step_old_vs_ref_max_abs_diff']:.3g}"

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import io
+import math
 import pickle
 import queue
 import statistics
@@ -36,6 +37,8 @@ from megatron_mmupt.gpu_check.workload import Workload, device_name, synchronize
 ROUNDS = 3
 COPY_REPEATS = 5
 TIMEOUT_S = 120.0
+_DTYPE_BYTES = {"BF16": 2, "F16": 2, "F32": 4, "F64": 8, "I64": 8, "I32": 4, "U8": 1, "BOOL": 1}
+"""safetensors' dtype names."""
 
 
 def _payload() -> Any:
@@ -82,11 +85,11 @@ def weight_bucket(model_dir: Path, bucket_bytes: int, device: torch.device) -> l
     for path in sorted(model_dir.glob("*.safetensors")):
         with safe_open(str(path), framework="pt") as tensors:
             for name in sorted(tensors.keys()):
-                tensor = tensors.get_tensor(name)
-                nbytes = tensor.numel() * tensor.element_size()
+                header = tensors.get_slice(name)  # shape and dtype without reading the data (1 GB embeddings)
+                nbytes = math.prod(header.get_shape()) * _DTYPE_BYTES[header.get_dtype()]
                 if size + nbytes > bucket_bytes:
                     continue
-                bucket.append((name, tensor.to(device)))
+                bucket.append((name, tensors.get_tensor(name).to(device)))
                 size += nbytes
     return bucket
 
