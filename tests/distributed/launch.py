@@ -12,12 +12,15 @@
   in a collective waiting for the failed rank.
 * ``timeout`` (seconds, from the start) kills every child and raises :class:`TimeoutError` naming the missing
   ranks; it is also the process group's collective timeout.
+* ``device_strict=True`` runs the children with ``MEGATRON_MMUPT_DEVICE_STRICT=1``: the CPU shim then keeps a
+  logical device per tensor and raises on a CPU/cuda mix as a GPU would (``actor/megatron/device_strict/``).
 """
 
 from __future__ import annotations
 
 import datetime
 import io
+import os
 import queue
 import socket
 import time
@@ -34,7 +37,12 @@ FAILURE_GRACE_S = 5.0
 
 
 def run_distributed(
-    fn: Callable[..., Any], world_size: int, *args: Any, timeout: float = 120.0, backend: str = "gloo"
+    fn: Callable[..., Any],
+    world_size: int,
+    *args: Any,
+    timeout: float = 120.0,
+    backend: str = "gloo",
+    device_strict: bool = False,
 ) -> list[Any]:
     """Run ``fn(rank, world_size, *args)`` on ``world_size`` processes; return the results ordered by rank."""
     ctx = mp.get_context("spawn")
@@ -43,7 +51,7 @@ def run_distributed(
     procs = [
         ctx.Process(
             target=_child,
-            args=(fn, rank, world_size, port, backend, timeout, args, results_queue),
+            args=(fn, rank, world_size, port, backend, timeout, args, results_queue, device_strict),
             name=f"rank{rank}",
             # NOTE: not daemonic: Megatron's dist_checkpointing.save starts writer processes, which daemonic
             # processes may not have. `_stop` still kills every child that outlives the run.
@@ -112,8 +120,11 @@ def _child(
     timeout: float,
     args: tuple,
     results_queue: Any,
+    device_strict: bool = False,
 ) -> None:
     try:
+        if device_strict:  # read by cpu_shim.apply(), before Megatron builds anything
+            os.environ["MEGATRON_MMUPT_DEVICE_STRICT"] = "1"
         # One thread per rank: the ranks share the machine's cores.
         torch.set_num_threads(1)
         dist.init_process_group(

@@ -12,7 +12,8 @@ buffer and the pipeline schedules (``torch.cuda.current_device()``, ``device="cu
 
 It is applied only when CUDA is absent (``needed()``), once per process, before Megatron builds anything;
 on GPU machines nothing is patched. The measured cost is nil (a 3.7 M-parameter GPT step took the same
-time with and without the mode). Features that still need CUDA on CPU: ``apply_rope_fusion``,
+time with and without the mode). With ``MEGATRON_MMUPT_DEVICE_STRICT=1`` the mode is ``device_strict``'s
+instead: the same rewrite, plus a logical device per tensor that raises on a CPU/cuda mix as a GPU would. Features that still need CUDA on CPU: ``apply_rope_fusion``,
 ``gradient_accumulation_fusion``, MoE token dispatch, ``sequence_parallel`` with the local spec.
 """
 
@@ -22,6 +23,8 @@ import logging
 
 import torch
 from torch.overrides import TorchFunctionMode
+
+from megatron_mmupt.actor.megatron import device_strict
 
 _MODE: TorchFunctionMode | None = None
 
@@ -78,5 +81,8 @@ def apply() -> None:
     megatron_random._set_cuda_rng_state = lambda state, *args, **kwargs: torch.set_rng_state(state)
     # The RNG tracker now swaps CPU states and says so at WARNING on every fork; it is expected here.
     logging.getLogger("megatron.core.tensor_parallel.random").setLevel(logging.ERROR)
+    if device_strict.requested():
+        _MODE = device_strict.enable()  # the same rewrite, plus logical devices that refuse a mix
+        return
     _MODE = _CudaToCpu()
     _MODE.__enter__()
