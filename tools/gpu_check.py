@@ -75,6 +75,7 @@ def _versions() -> dict[str, str | None]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    started = time.perf_counter()  # before torch's import: the wall time covers everything but Python's start
     args = _parse(argv)
     _environment(args.cpu)
     import dataclasses
@@ -85,7 +86,6 @@ def main(argv: list[str] | None = None) -> int:
     from megatron_mmupt.gpu_check.actors import ActorContext
     from megatron_mmupt.gpu_check.report import render_table, run_section, write_report
 
-    started = time.perf_counter()
     if not args.cpu and not torch.cuda.is_available():
         print("gpu_check: no CUDA device is visible; run with --cpu for the CPU variant", file=sys.stderr)
         return 2
