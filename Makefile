@@ -14,8 +14,9 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-# Main job: the demo model before and after label-free training (vote reward, no labels), beside the
-# supervised-reward baseline, over seeds 1 and 2 (SEEDS=1,2,3 for more); writes runs/demo/summary.{json,md,png}.
+# Main job: held-out curves of the demo model under label-free training (vote reward, no labels), beside a
+# random-reward control and the supervised-reward baseline, over seeds 1 and 2 (SEEDS=1,2,3 for more);
+# writes runs/demo/summary.{json,md,png}; a rerun reuses the unchanged finished runs in runs/demo.
 SEEDS ?= 1,2
 demo: $(STAMP)
 	$(BIN)/megatron-mmupt demo --seeds $(SEEDS) --out runs/demo

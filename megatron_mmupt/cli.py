@@ -71,10 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     main_job = commands.add_parser(
         "demo",
-        help="the embedded demo: held-out accuracy before/after label-free training vs a supervised baseline",
-        description="Builds the demo data if missing, evaluates the shipped base model, trains it with the vote "
-        "reward (no labels) and with the supervised reward for each seed, and writes summary.json, a table and "
-        "a plot under output_dir. Overrides adjust the demo recipe (e.g. trainer.num_steps=20).",
+        help="the embedded demo: held-out curves of label-free training vs a random-reward control and a supervised "
+        "baseline",
+        description="Builds the demo data if missing, evaluates the shipped base model, trains it with a random "
+        "reward at the vote's rate (the control), the vote reward (no labels) and the supervised reward for each "
+        "seed, evaluating every eval.every steps, and writes summary.json, a table and a plot of the curves under "
+        "--out (a previous demo there: its unchanged finished runs are reused). Overrides adjust the demo recipe "
+        "(e.g. trainer.num_steps=20).",
     )
     main_job.add_argument("--seeds", default="1,2,3", help="comma-separated training seeds (default: 1,2,3)")
     main_job.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder (default: runs/demo)")

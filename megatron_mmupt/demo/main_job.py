@@ -1,14 +1,19 @@
-"""The README's main job: does label-free training make the demo model better, and how close to supervised?
+"""The README's main job: does label-free training make the demo model better, beyond a random reward, and
+how close does it come to supervised training?
 
-    megatron-mmupt demo --seeds 1,2,3 --out runs/demo
+    megatron-mmupt demo --seeds 1,2 --out runs/demo
 
 1. the demo task (``megatron-mmupt demo-data``) is generated when missing;
 2. the shipped base model (``examples/demo_base_model``, written by ``tools/make_demo_model.py``: a short SFT
-   warm-up, partly competent) is evaluated once on the held-out split: pass@1 and maj@n;
-3. for every seed, the same recipe trains it twice: with the vote reward (no labels) and with the supervised
-   reward (labels) as the baseline, and each result is evaluated on the same held-out questions;
-4. ``summary.json``, ``summary.md`` and ``summary.png`` in the output folder hold the before/after figures per
-   seed and mode, their means, and the time each stage took.
+   warm-up, partly competent) is evaluated on the held-out split: greedy accuracy, and pass@1, maj@n and the
+   majority share at the sampling temperature; then under further sample seeds, for the evaluation's own spread;
+3. for every seed, the same recipe trains it three times (``ARMS``): with a random reward at the vote's rate (the
+   control: Shao et al. 2025, "Spurious Rewards"), with the vote reward (label-free) and with the supervised
+   reward (labels); each run is evaluated on the same held-out questions every ``eval.every`` steps;
+4. ``summary.json``, ``summary.md`` and ``summary.png`` in the output folder hold the curves per run, their mean
+   ± std per arm, the comparisons with their noise (``curves.compare``) and the time each stage took. They are
+   rewritten after every run, so an interrupted demo leaves what it finished; run again, it reuses every
+   finished run whose resolved config is unchanged (``result.json`` beside its ``config.json``).
 """
 
 from __future__ import annotations
@@ -20,43 +25,79 @@ from pathlib import Path
 
 from megatron_mmupt.config.configurable import ConfigError
 from megatron_mmupt.config.run_config import RunConfig
-from megatron_mmupt.demo.report import format_summary, plot_summary
+from megatron_mmupt.demo.curves import arm_curves, compare, figure_keys, first_alarm, read_curve
+from megatron_mmupt.demo.report import format_curves, plot_curves, plot_summary
 from megatron_mmupt.evaluation.heldout import HeldOutEval
 from megatron_mmupt.parallel.cluster import ray_session
 from megatron_mmupt.recipes import resolve_run_config
 from megatron_mmupt.utils.atomic import atomic_write_text
 
-MODES = {"label-free": "majority", "supervised": "supervised"}
+ARMS = {"random": "random", "label-free": "majority", "supervised": "supervised"}
+"""Arm name -> ``reward.mode``, in the order they train and show."""
 MARKER = ".megatron-mmupt-demo"
-EVAL_NOISE_SEEDS = (1, 2, 3)
+EVAL_NOISE_SEEDS = (1, 2)
 """Further sample seeds (``eval.seed``) of the base model's evaluation: the spread of one evaluation's figures."""
 
 
 def run_main_job(out: Path, *, seeds: list[int], overrides: list[str]) -> dict:
     base_config = resolve_run_config("demo", overrides)
-    prepare_output(out)
+    prepare_output(out, keep_runs=True)
     ensure_demo_data(base_config)
     check_base_model(base_config)
     with ray_session(base_config.cluster, num_cpus=4):
-        print(f"evaluating the base model {base_config.actor.model} ...", flush=True)
-        before = evaluate_model(base_config, base_config.actor.model)
-        noise = evaluation_spread(overrides, before)
+        key = base_config.to_dict()  # a cached evaluation is reused only under the same resolved config
+        before = cached(
+            out / "base.json", key, lambda: evaluate_model(base_config, base_config.actor.model, "base model")
+        )
+        noise = cached(out / "eval_noise.json", key, lambda: evaluation_spread(overrides, before))
         runs = []
         for seed in seeds:
-            for name, mode in MODES.items():
+            for name, mode in ARMS.items():
                 config = run_config(overrides, out / f"{name}-seed{seed}", seed=seed, mode=mode)
-                print(f"training: {name}, seed {seed} -> {config.output_dir}", flush=True)
-                runs.append(train_one(config, name, seed))
-    summary = summarize(before, runs, base_config) | {"eval_noise": noise}
-    summary["title"] = "MM-UPT demo: label-free (vote reward) vs supervised reward"
-    write_summary(out, summary, format_summary(summary))
+                runs.append(train_or_reuse(config, name, seed))
+                summary = curves_summary(before, runs, base_config, noise)
+                write_summary(out, summary, format_curves(summary), plot=plot_curves)
     return summary
 
 
-def write_summary(out: Path, summary: dict, table: str) -> None:
+def curves_summary(before: dict[str, float], runs: list[dict], config: RunConfig, noise: dict) -> dict:
+    """The before/after summary (``summarize``) with the curves per arm and the comparisons."""
+    keys = figure_keys(config.eval.n)
+    summary = summarize(before, runs, config) | {"eval_noise": noise, "eval_every": config.eval.every}
+    summary["curves"] = arm_curves(summary["before"], runs, keys)
+    summary["comparisons"] = compare(summary["curves"], noise["std"], keys)
+    summary["title"] = "MM-UPT demo: random reward vs vote reward (label-free) vs supervised reward"
+    return summary
+
+
+def train_or_reuse(config: RunConfig, name: str, seed: int) -> dict:
+    """A finished run of the same resolved config is reused; anything else in its folder is replaced."""
+    run_dir = Path(config.output_dir)
+    result_file = run_dir / "result.json"
+    if result_file.is_file() and _same_config(run_dir, config):
+        print(f"reusing the finished run {run_dir}", flush=True)
+        return json.loads(result_file.read_text())
+    shutil.rmtree(run_dir, ignore_errors=True)
+    print(f"training: {name}, seed {seed} -> {run_dir}", flush=True)
+    result = train_one(config, name, seed)
+    atomic_write_text(result_file, json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def cached(path: Path, key: dict, compute) -> dict:
+    """``compute()``, kept in ``path`` with ``key``: a rerun of the demo with the same key does not compute again."""
+    key = json.loads(json.dumps(key))
+    if path.is_file() and (stored := json.loads(path.read_text()))["key"] == key:
+        return stored["value"]
+    value = compute()
+    atomic_write_text(path, json.dumps({"key": key, "value": value}, indent=2) + "\n")
+    return value
+
+
+def write_summary(out: Path, summary: dict, table: str, plot=plot_summary) -> None:
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     atomic_write_text(out / "summary.md", table + "\n")
-    plot_summary(summary, out / "summary.png")
+    plot(summary, out / "summary.png")
     print(table)
     print(f"\nwrote {out / 'summary.json'}, {out / 'summary.md'}, {out / 'summary.png'}")
 
@@ -67,6 +108,8 @@ def run_config(overrides: list[str], output_dir: Path, *, seed: int, mode: str) 
         f"seed={seed}", f"data.sampler.seed={seed}", f"rollout.sampling.seed={seed}", f"reward.mode={mode}",
         f"output_dir={output_dir}", "eval.before=false",
     ]  # fmt: skip
+    if mode == "supervised":  # it does not vote: the recipe's vote filter would only print that it is inert
+        per_run.append("reward.vote.min_vote_share=0.0")
     return resolve_run_config("demo", [*overrides, *per_run])
 
 
@@ -74,13 +117,20 @@ def train_one(config: RunConfig, name: str, seed: int) -> dict:
     from megatron_mmupt.train import train
 
     metrics = train(config)
-    times = _stage_times(Path(config.output_dir) / "metrics.jsonl")
-    return {"mode": name, "reward": config.reward.mode, "seed": seed, "after": _held_out(metrics), "time": times}
+    metrics_file = Path(config.output_dir) / "metrics.jsonl"
+    return {
+        "mode": name, "reward": config.reward.mode, "seed": seed, "after": _held_out(metrics),
+        "curve": read_curve(metrics_file, [k for k in _held_out(metrics) if k != "questions"]),
+        "first_alarm": first_alarm(metrics_file), "time": _stage_times(metrics_file),
+    }  # fmt: skip
 
 
-def evaluate_model(config: RunConfig, model_path: str) -> dict[str, float]:
+def evaluate_model(config: RunConfig, model_path: str, what: str = "") -> dict[str, float]:
     """Held-out figures of an HF model folder through a local engine (the evaluation the runs use)."""
     import dataclasses
+
+    if what:
+        print(f"evaluating the {what} {model_path} on {config.eval.source.max_rows or 'all'} questions ...", flush=True)
 
     from megatron_mmupt.rollout.ray_local import launch_local_engines
 
@@ -97,18 +147,18 @@ def evaluate_model(config: RunConfig, model_path: str) -> dict[str, float]:
 def evaluation_spread(overrides: list[str], before: dict[str, float]) -> dict:
     """The base model evaluated under further sample seeds: how far one evaluation's figures move by chance.
 
-    The runs' gains are paired (same questions, same sample seeds), but training changes which samples come out,
-    so a gain smaller than this spread cannot be told from a lucky draw.
+    The runs' figures are paired (same questions, same sample seeds), but training changes which samples come out,
+    so a difference smaller than this spread cannot be told from a lucky draw. Greedy decoding draws nothing: its
+    spread is 0 by construction (its noise is the seeds' and the questions').
     """
     base_config = resolve_run_config("demo", overrides)
     figures = [before]
     for seed in EVAL_NOISE_SEEDS:
-        config = resolve_run_config("demo", [*overrides, f"eval.seed={seed}"])
-        print(f"evaluating the base model with sample seed {seed} (the evaluation's spread) ...", flush=True)
-        figures.append(evaluate_model(config, config.actor.model))
-    keys = [k for k in before if k != "questions"]
-    seeds = [base_config.eval.seed, *EVAL_NOISE_SEEDS]
-    return {"eval_seeds": seeds, "each": figures, "std": {k: statistics.stdev(f[k] for f in figures) for k in keys}}
+        config = resolve_run_config("demo", [*overrides, f"eval.seed={seed}", "eval.greedy=false"])
+        figures.append(evaluate_model(config, config.actor.model, f"base model with sample seed {seed}"))
+    keys = [k for k in before if k not in ("questions", "greedy")]
+    std = {k: statistics.stdev(f[k] for f in figures) for k in keys} | ({"greedy": 0.0} if "greedy" in before else {})
+    return {"eval_seeds": [base_config.eval.seed, *EVAL_NOISE_SEEDS], "each": figures, "std": std}
 
 
 def summarize(before: dict[str, float], runs: list[dict], config: RunConfig) -> dict:
@@ -136,7 +186,8 @@ def summarize(before: dict[str, float], runs: list[dict], config: RunConfig) -> 
 
 
 def _held_out(metrics: dict[str, float]) -> dict[str, float]:
-    keys = [k for k in metrics if k.startswith("eval/pass_at_1") or k.startswith("eval/maj_at_")]
+    keys = [k for k in metrics if k in ("eval/greedy", "eval/pass_at_1", "eval/majority_ratio")]
+    keys += [k for k in metrics if k.startswith("eval/maj_at_")]
     keys += ["eval/questions"] if "eval/questions" in metrics else []
     return {k.removeprefix("eval/"): float(metrics[k]) for k in keys}
 
@@ -174,11 +225,18 @@ def check_base_model(config: RunConfig) -> None:
         )
 
 
-def prepare_output(out: Path) -> None:
-    """A previous demo's folder is replaced; any other non-empty folder is refused (nothing is lost)."""
+def prepare_output(out: Path, *, keep_runs: bool = False) -> None:
+    """A previous demo's folder is replaced, or kept with ``keep_runs`` (the main job reuses its unchanged finished
+    runs); any other non-empty folder is refused (nothing is lost)."""
     if out.exists() and any(out.iterdir()):
         if not (out / MARKER).exists():
             raise ConfigError(f"--out {out} exists and is not a previous demo's output; choose another folder")
-        shutil.rmtree(out)
+        if not keep_runs:
+            shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / MARKER).write_text("written by `megatron-mmupt demo`; replaced by the next run\n")
+    (out / MARKER).write_text("written by `megatron-mmupt demo`; the next demo in this folder replaces or reuses it\n")
+
+
+def _same_config(run_dir: Path, config: RunConfig) -> bool:
+    written = run_dir / "config.json"
+    return written.is_file() and json.loads(written.read_text()) == json.loads(json.dumps(config.to_dict()))

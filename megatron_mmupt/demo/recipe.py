@@ -62,7 +62,7 @@ def demo() -> RunConfig:
             local=LocalEngine.Config(device="cpu", dtype="float32"),
             cpus_per_engine=2.0,
         ),
-        trainer=TrainerConfig(num_steps=20, updates_per_step=2, world_size=1),
+        trainer=TrainerConfig(num_steps=40, updates_per_step=2, world_size=1),
         eval=HeldOutConfig(
             source=DatasetSource.Config(path=f"{DEMO_DATA}/test.parquet", preset="generic", max_rows=500),
             n=8,
@@ -70,6 +70,8 @@ def demo() -> RunConfig:
             top_p=1.0,
             max_new_tokens=48,
             batch_size=250,
+            every=10,  # curves, not a point: does a gain hold to the end of the horizon?
+            greedy=True,  # the single answer the paper reports, beside pass@1 and maj@8 at T=1.6
         ),
         cluster=ClusterConfig(cpus_per_worker=2.0, colocate=False),
         checkpoint=CheckpointConfig(save_every=0, keep_last=1),

@@ -101,3 +101,105 @@ def plot_summary(summary: dict, out: Path) -> Path:
     with atomic_writer(out, "wb", encoding=None) as f:
         figure.savefig(f, format="png")
     return out
+
+
+LABELS = {"greedy": "greedy", "pass_at_1": "pass@1", "majority_ratio": "majority share"}
+"""How each held-out figure is named in the table and the chart (``maj_at_n`` -> ``maj@n``)."""
+
+
+def _label(key: str) -> str:
+    return LABELS.get(key, key.replace("_at_", "@"))
+
+
+def _pm(mean: float, std: float | None) -> str:
+    return _pct(mean) + ("" if std is None else f" ± {100 * std:.1f}")
+
+
+def format_curves(summary: dict) -> str:
+    """The main job's report: the last step per arm, the curves per figure, the comparisons, the noise, times."""
+    curves, noise = summary["curves"], summary["eval_noise"]
+    keys = [k for k in next(iter(curves.values())) if k not in ("steps", "seeds")]
+    seeds = sorted({s for arm in curves.values() for s in arm["seeds"]})
+    lines = [
+        f"Held-out accuracy on {summary['questions']} demo questions (percent), mean ± std over seeds {seeds}: "
+        f"greedy = one greedy answer per question; pass@1, maj@{summary['samples_per_question']} and the majority "
+        f"share from {summary['samples_per_question']} samples at T={summary['temperature']}. Step 0 is the base "
+        "model.",
+        "",
+        "| arm | step | " + " | ".join(_label(k) for k in keys) + " | first guard alarm |",
+        "|---|---|" + "---|" * (len(keys) + 1),
+    ]
+    for arm, curve in curves.items():
+        alarms = [r["first_alarm"] for r in summary["runs"] if r["mode"] == arm]
+        cells = " | ".join(f"{_pm(curve[k]['mean'][-1], curve[k]['std'][-1])} ({_gain_of(curve, k)})" for k in keys)
+        lines.append(f"| {arm} | {curve['steps'][-1]} | {cells} | {', '.join(map(_alarm, alarms))} |")
+    for key in keys:
+        steps = max((c["steps"] for c in curves.values()), key=len)
+        lines += ["", f"{_label(key)} by step:", "", "| arm | " + " | ".join(map(str, steps)) + " |"]
+        lines.append("|---|" + "---|" * len(steps))
+        for arm, curve in curves.items():
+            by_step = dict(zip(curve["steps"], zip(curve[key]["mean"], curve[key]["std"], strict=True), strict=True))
+            lines.append(f"| {arm} | " + " | ".join(_pm(*by_step[s]) if s in by_step else "" for s in steps) + " |")
+    lines += ["", *_comparison_lines(summary.get("comparisons", {}))]
+    spread = ", ".join(f"{_label(k)} {100 * v:.1f}" for k, v in noise["std"].items())
+    lines += ["", f"One evaluation's own spread (the base model under {len(noise['eval_seeds'])} sample seeds, std): "
+              f"{spread} (greedy draws nothing)."]  # fmt: skip
+    lines += ["", "Seconds per stage, summed over each run's steps:", "", *_time_table(summary["runs"])]
+    return "\n".join(lines)
+
+
+def _gain_of(curve: dict, key: str) -> str:
+    return _delta(curve[key]["mean"][-1] - curve[key]["mean"][0])
+
+
+def _alarm(step: int | None) -> str:
+    return "none" if step is None else f"step {step}"
+
+
+def _comparison_lines(comparisons: dict) -> list[str]:
+    """Each comparison in points, with its noise and whether it is beyond it (``curves.compare``)."""
+    lines = ["Comparisons at the last step (points; noise: the seeds' spread of both figures, or the evaluation's"
+             " own spread, whichever is larger):", ""]  # fmt: skip
+    for key, c in comparisons.get("vote_vs_random", {}).items():
+        lines.append(f"* label-free − random, {_label(key)}: {_verdict(c['difference'], c)}")
+    for key, c in comparisons.get("drop_from_peak", {}).items():
+        lines.append(f"* label-free {_label(key)}, peak (step {c['peak_step']}) − last: {_verdict(c['drop'], c)}")
+    if "maj_vs_supervised" in comparisons:
+        c = comparisons["maj_vs_supervised"]
+        lines.append(f"* maj gain, label-free − supervised: {_verdict(c['difference'], c)}")
+    return lines if len(lines) > 2 else []
+
+
+def _verdict(value: float, comparison: dict) -> str:
+    within = "beyond" if comparison["beyond_noise"] else "within"
+    return f"{_delta(value)} (noise {100 * comparison['noise']:.1f}: {within} the noise)"
+
+
+def plot_curves(summary: dict, out: Path) -> Path:
+    """One panel per held-out figure: each arm's mean over seeds by step with std error bars; the base model's
+    figure with the evaluation's own spread as a grey band."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    curves, spread = summary["curves"], summary["eval_noise"]["std"]
+    keys = [k for k in next(iter(curves.values())) if k not in ("steps", "seeds")]
+    figure = Figure(figsize=(4 * len(keys), 4), dpi=100)
+    FigureCanvasAgg(figure)
+    for index, key in enumerate(keys):
+        axes = figure.add_subplot(1, len(keys), index + 1)
+        base = summary["before"][key]
+        axes.axhspan(base - spread.get(key, 0.0), base + spread.get(key, 0.0), color="#444444", alpha=0.12, lw=0)
+        axes.axhline(base, color="#444444", linestyle="--", linewidth=1)
+        for color, (arm, curve) in zip(PALETTE, curves.items(), strict=False):
+            std = [0.0 if v is None else v for v in curve[key]["std"]]
+            axes.errorbar(curve["steps"], curve[key]["mean"], yerr=std, color=color, capsize=3, marker="o",
+                          markersize=3, label=f"{arm} ({len(curve['seeds'])} seeds)")  # fmt: skip
+        axes.set_title(f"held-out {_label(key)}")
+        axes.set_xlabel("step")
+        if index == 0:
+            axes.legend(fontsize=7)
+    figure.suptitle(summary.get("title", "MM-UPT demo"))
+    figure.tight_layout()
+    with atomic_writer(out, "wb", encoding=None) as f:
+        figure.savefig(f, format="png")
+    return out

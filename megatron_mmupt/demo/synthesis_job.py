@@ -38,7 +38,12 @@ SYNTHESIS_IMAGES = 1000
 """Seed images per synthesized set: each run draws 20 steps x 32 = 640 questions."""
 
 
+SCHEDULE = ("trainer.num_steps=20", "eval.every=0", "eval.greedy=false")
+"""The synthesis comparison's schedule (before the user's overrides): 20 steps, evaluated before and after."""
+
+
 def run_synthesis_job(out: Path, *, seeds: list[int], overrides: list[str], images: int = SYNTHESIS_IMAGES) -> dict:
+    overrides = [*SCHEDULE, *overrides]
     base_config = resolve_run_config("demo", overrides)
     prepare_output(out)
     ensure_demo_data(base_config)

@@ -22,26 +22,34 @@ def tiny_overrides(demo_dir, model_dir) -> list[str]:
     ]  # fmt: skip
 
 
-def test_main_job_writes_the_before_after_summary(demo_dir, tiny_model_dir, tmp_path):
-    out = tmp_path / "demo"
-    summary = run_main_job(out, seeds=[3], overrides=tiny_overrides(demo_dir, tiny_model_dir))
+def test_main_job_writes_the_curves_of_three_arms(demo_dir, tiny_model_dir, tmp_path, capsys):
+    out, overrides = tmp_path / "demo", tiny_overrides(demo_dir, tiny_model_dir)
+    summary = run_main_job(out, seeds=[3], overrides=overrides)
     written = json.loads((out / "summary.json").read_text())
     assert written == summary
-    assert set(written["before"]) == {"pass_at_1", "maj_at_2"} and written["questions"] == 6
-    assert [(r["mode"], r["seed"]) for r in written["runs"]] == [("label-free", 3), ("supervised", 3)]
-    assert [r["reward"] for r in written["runs"]] == ["majority", "supervised"]
+    figures = {"greedy", "pass_at_1", "maj_at_2", "majority_ratio"}
+    assert set(written["before"]) == figures and written["questions"] == 6
+    assert [(r["mode"], r["seed"]) for r in written["runs"]] == [("random", 3), ("label-free", 3), ("supervised", 3)]
+    assert [r["reward"] for r in written["runs"]] == ["random", "majority", "supervised"]
     for run in written["runs"]:
-        assert set(run["after"]) == {"pass_at_1", "maj_at_2", "questions"}
-        assert run["time"]["rollout"] > 0 and run["time"]["update"] >= 0
-        assert (out / f"{run['mode']}-seed3" / "metrics.jsonl").is_file()
-    assert set(written["mean_after"]["label-free"]) >= {"pass_at_1", "gain_pass_at_1", "gain_maj_at_2"}
-    noise = written["eval_noise"]  # the base model under the recipe's sample seed and 3 more
-    assert noise["eval_seeds"] == [1234, 1, 2, 3] and len(noise["each"]) == 4 and noise["each"][0] == summary["before"]
-    assert set(noise["std"]) == {"pass_at_1", "maj_at_2"} and all(v >= 0 for v in noise["std"].values())
+        assert set(run["after"]) == figures | {"questions"} and [p["step"] for p in run["curve"]] == [1]
+        assert run["time"]["rollout"] > 0 and run["time"]["update"] >= 0 and "first_alarm" in run
+        assert (out / f"{run['mode']}-seed3" / "result.json").is_file()
+    assert written["curves"]["label-free"]["steps"] == [0, 1]
+    assert set(written["comparisons"]) == {"vote_vs_random", "drop_from_peak", "maj_vs_supervised"}
+    noise = written["eval_noise"]  # the base model under the recipe's sample seed and 2 more
+    assert noise["eval_seeds"] == [1234, 1, 2] and len(noise["each"]) == 3
+    assert {k: v for k, v in noise["each"][0].items() if k != "questions"} == summary["before"]
+    assert set(noise["std"]) == figures and noise["std"]["greedy"] == 0.0
     table = (out / "summary.md").read_text()
-    assert "One evaluation's own spread (the base model under 4 sample seeds, std)" in table
-    assert "| base model |" in table and "| label-free | 3 |" in table and "| supervised | 3 |" in table
+    assert "| random | 1 |" in table and "| label-free | 1 |" in table and "| supervised | 1 |" in table
+    assert "greedy by step:" in table and "label-free − random, pass@1" in table
     assert (out / "summary.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # run again over its own folder: every finished run and evaluation is reused, nothing trains
+    capsys.readouterr()
+    assert run_main_job(out, seeds=[3], overrides=overrides) == summary
+    printed = capsys.readouterr().out
+    assert printed.count("reusing the finished run") == 3 and "training:" not in printed and "evaluating" not in printed
 
 
 def test_a_foreign_output_folder_is_refused(demo_dir, tiny_model_dir, tmp_path):
