@@ -7,6 +7,9 @@ Megatron's pipeline schedule, and the loss of each micro-batch is the algorithm 
 full-batch loss exactly. Megatron divides a micro-batch loss by the number of micro-batches and its DDP
 averages gradients over DP ranks; both are undone here (multiplied back) because our normalizer already
 accounts for them.
+
+Devices: the actor owns ``self.device`` (``cuda:<local rank>`` on GPUs). Every model it builds (policy,
+frozen reference, frozen vision tower) is moved there once built and loaded.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import torch
 import torch.distributed as dist
 
 from megatron_mmupt.actor.config import ActorConfig, OptimizerConfig
-from megatron_mmupt.actor.megatron.distributed import ParallelGroups
+from megatron_mmupt.actor.megatron.distributed import ParallelGroups, local_device
 from megatron_mmupt.actor.megatron.model_provider import build_model, load_hf_config
 from megatron_mmupt.actor.megatron.offload import DeviceOffload, StateGroup
 from megatron_mmupt.actor.megatron.qwen2_5_vl import reduce_replicated_grads
@@ -45,6 +48,7 @@ class MegatronActor(Configurable):
     ) -> None:
         """``trainable=False`` builds a frozen copy (the KL reference): no DDP, no optimizer, log-probs only."""
         self.config, self.groups, self.algorithm = config, groups, algorithm
+        self.device = local_device()
         self.hf_config = load_hf_config(config.model)
         self.spec = resolve_spec(config.spec)
         self.dtype = _dtype(config.params_dtype)
@@ -55,6 +59,7 @@ class MegatronActor(Configurable):
         self._load(model)
         if config.freeze_vision and model.visual is not None:
             model.visual.requires_grad_(False)
+        model = _on_device(model, self.device)  # built and loaded in host memory (config_bridge)
         if trainable:
             self.model, self.optimizer = _wrap(model, config, groups, self.dtype)
         else:
@@ -104,7 +109,7 @@ class MegatronActor(Configurable):
             return [*self.unwrapped.parameters(), *self.unwrapped.buffers()]  # (DDP.buffers is its grad buffer list)
         if group is StateGroup.GRADS:
             return _grad_buffers(self.model)
-        return _optimizer_tensors(self.optimizer, device=next(self.model.parameters()).device)
+        return _optimizer_tensors(self.optimizer, device=self.device)
 
     def _check_on_device(self) -> None:
         if self.memory.offloaded:
@@ -281,6 +286,20 @@ def _dtype(name: str) -> torch.dtype:
     if name == "auto":
         return torch.bfloat16 if torch.cuda.is_available() else torch.float32
     return {"fp32": torch.float32, "bf16": torch.bfloat16}[name]
+
+
+def _on_device(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """Every parameter and buffer of ``model`` on ``device``, the rope frequencies too.
+
+    Megatron's ``MultimodalRotaryEmbedding`` keeps ``inv_freq`` as a plain attribute made on
+    ``torch.cuda.current_device()`` whatever ``use_cpu_initialization`` says, and ``Module.to`` skips it.
+    """
+    model.to(device)
+    for module in model.modules():
+        inv_freq = getattr(module, "inv_freq", None)
+        if isinstance(inv_freq, torch.Tensor) and "inv_freq" not in module._buffers:
+            module.inv_freq = inv_freq.to(device)
+    return model
 
 
 def _frozen(model: torch.nn.Module, dtype: torch.dtype) -> torch.nn.Module:

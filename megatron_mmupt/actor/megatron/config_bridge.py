@@ -70,6 +70,8 @@ def transformer_config(
         params_dtype=params_dtype,
         bf16=params_dtype == torch.bfloat16,
         fp16=params_dtype == torch.float16,
+        # NOTE: built in host memory, then overwritten from the HF checkpoint (also on the host, as is the
+        # transformers vision tower); MegatronActor moves the whole model to its device in one place after that.
         use_cpu_initialization=True,
         apply_rope_fusion=False,  # needs Transformer Engine
         gradient_accumulation_fusion=False,  # needs a CUDA extension

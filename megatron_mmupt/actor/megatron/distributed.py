@@ -46,11 +46,10 @@ def init_parallel(parallel: ParallelConfig, seed: int = 1) -> ParallelGroups:
     from megatron_mmupt.actor.megatron import cpu_shim
 
     cpu_shim.apply()
+    if torch.cuda.is_available():  # before NCCL starts, and also when a launcher made the group already
+        torch.cuda.set_device(_local_rank())
     if not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        if backend == "nccl":
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
-        dist.init_process_group(backend)
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     world = dist.get_world_size()
     model_parallel = parallel.tensor_degree * parallel.pipeline_degree
     if world % model_parallel:
@@ -69,6 +68,22 @@ def init_parallel(parallel: ParallelConfig, seed: int = 1) -> ParallelGroups:
         pp_group=ps.get_pipeline_model_parallel_group(),
         dp_group=ps.get_data_parallel_group(),
     )
+
+
+def local_device() -> torch.device:
+    """The device this rank computes on: ``cuda:<local rank>`` on GPUs (``init_parallel`` selects it), the
+    device-strict shim's logical ``cuda`` on CPU (so placement bugs raise), the CPU under the plain shim."""
+    from megatron_mmupt.actor.megatron import device_strict
+
+    if torch.cuda.is_available() or device_strict.is_enabled():
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def _local_rank() -> int:
+    if "LOCAL_RANK" in os.environ:
+        return int(os.environ["LOCAL_RANK"])
+    return dist.get_rank() % torch.cuda.device_count() if dist.is_initialized() else 0
 
 
 def destroy_parallel() -> None:
