@@ -1,8 +1,15 @@
 """The Megatron actor: log-probs against transformers, and one GRPO update, at TP=1, TP=2 and PP=2.
 
 The updated models are compared through their log-probs on the same sequences: equal log-probs after the
-update mean equal updates, whatever the layout or the micro-batching.
+update mean equal updates, whatever the layout or the micro-batching. A fifth run takes the GPU recipes' paths
+at TP=2: bf16 with a frozen KL reference, a frozen vision tower, the distributed optimizer, and an offload /
+onload round trip.
+
+Every run is device-strict (``actor/megatron/device_strict/``): a tensor that enters the model, the loss or a
+collective on the wrong device raises as it would on a GPU, so these CPU tests see device placement bugs.
 """
+
+import dataclasses
 
 import pytest
 import torch
@@ -71,6 +78,39 @@ def _actor_worker(rank, world_size, model_dir, tp, pp, micro_batch_size):
     return {"before": before, "after": after, "metrics": metrics}
 
 
+def _reference_worker(rank, world_size, model_dir):
+    """TP=2, bf16: the policy (frozen vision tower, distributed optimizer) and its frozen KL reference."""
+    from megatron_mmupt.actor.megatron.offload import StateGroup
+
+    parallel = ParallelConfig(tensor_degree=2)
+    groups = init_parallel(parallel)
+    algorithm = AlgorithmConfig(kl=KLConfig(coef=0.1))
+    config = MegatronActor.Config(
+        model=model_dir, parallel=parallel, micro_batch_size=2, spec="local", params_dtype="bf16",
+        freeze_vision=True, distributed_optimizer=True, optimizer=OptimizerConfig(lr=1e-2, clip_grad=1.0),
+    )  # fmt: skip
+    policy = config.build(groups=groups, algorithm=algorithm)
+    reference = MegatronActor(config, groups=groups, algorithm=algorithm, trainable=False)
+    seqs, _ = sequences(model_dir)
+    old, ref = policy.logprobs(seqs, TEMPERATURE), reference.logprobs(seqs, TEMPERATURE)
+    batch, _ = make_train_batch(
+        rewards=torch.tensor([1.0, 0.0, 0.0, 1.0]), group_ids=torch.tensor([0, 0, 1, 1]),
+        response_mask=seqs.response_mask, truncated=torch.zeros(4, dtype=torch.bool), cfg=algorithm,
+        old_logprobs=old, ref_logprobs=ref,
+    )  # fmt: skip
+    vision = [p.detach().clone() for p in policy.unwrapped.visual.parameters()]
+    metrics = policy.train_step(seqs, batch, TEMPERATURE)
+    after = policy.logprobs(seqs, TEMPERATURE)
+    freed = policy.offload(list(StateGroup)) + reference.offload([StateGroup.WEIGHTS])
+    restored = policy.onload() + reference.onload()
+    second = policy.train_step(seqs, dataclasses.replace(batch, old_logprobs=after), TEMPERATURE)
+    vision_kept = all(torch.equal(a, b) for a, b in zip(vision, policy.unwrapped.visual.parameters(), strict=True))
+    return {
+        "old": old, "ref": ref, "after": after, "ref_after": reference.logprobs(seqs, TEMPERATURE),
+        "metrics": metrics, "second": second, "freed": freed, "restored": restored, "vision_kept": vision_kept,
+    }  # fmt: skip
+
+
 def reference_logprobs(model_dir: str) -> torch.Tensor:
     from transformers import Qwen2_5_VLForConditionalGeneration
 
@@ -98,12 +138,18 @@ def reference_logprobs(model_dir: str) -> torch.Tensor:
 @pytest.fixture(scope="module")
 def runs(tiny_model_dir):
     model = str(tiny_model_dir)
+    strict = {"timeout": 240, "device_strict": True}
     return {
-        "tp1": run_distributed(_actor_worker, 1, model, 1, 1, 4, timeout=240),
-        "tp1_mbs1": run_distributed(_actor_worker, 1, model, 1, 1, 1, timeout=240),
-        "tp2": run_distributed(_actor_worker, 2, model, 2, 1, 2, timeout=240),
-        "pp2": run_distributed(_actor_worker, 2, model, 1, 2, 2, timeout=240),
+        "tp1": run_distributed(_actor_worker, 1, model, 1, 1, 4, **strict),
+        "tp1_mbs1": run_distributed(_actor_worker, 1, model, 1, 1, 1, **strict),
+        "tp2": run_distributed(_actor_worker, 2, model, 2, 1, 2, **strict),
+        "pp2": run_distributed(_actor_worker, 2, model, 1, 2, 2, **strict),
     }
+
+
+@pytest.fixture(scope="module")
+def kl_run(tiny_model_dir):
+    return run_distributed(_reference_worker, 2, str(tiny_model_dir), timeout=240, device_strict=True)
 
 
 def test_logprobs_equal_transformers(runs, tiny_model_dir):
@@ -128,3 +174,14 @@ def test_the_update_favours_rewarded_samples(runs):
     metrics = runs["tp1"][0]["metrics"]
     assert metrics["actor/grad_norm"] > 0 and metrics["actor/update_skipped"] == 0.0
     assert all(torch.isfinite(torch.tensor(v)) for v in metrics.values())
+
+
+def test_kl_reference_frozen_vision_and_offload(kl_run):
+    for rank in kl_run:
+        assert torch.equal(rank["old"], rank["ref"])  # the reference starts as the policy
+        assert torch.equal(rank["ref_after"], rank["ref"])  # and stays frozen through the update
+        assert not torch.equal(rank["after"], rank["old"]) and rank["vision_kept"]
+        assert rank["freed"] == rank["restored"] > 0
+        for metrics in (rank["metrics"], rank["second"]):
+            assert metrics["actor/update_skipped"] == 0.0 and "kl/mean" in metrics
+            assert all(isinstance(v, float) and torch.isfinite(torch.tensor(v)) for v in metrics.values())

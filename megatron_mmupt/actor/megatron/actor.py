@@ -9,11 +9,14 @@ averages gradients over DP ranks; both are undone here (multiplied back) because
 accounts for them.
 
 Devices: the actor owns ``self.device`` (``cuda:<local rank>`` on GPUs). Every model it builds (policy,
-frozen reference, frozen vision tower) is moved there once built and loaded.
+frozen reference, frozen vision tower) is moved there once built and loaded, and every tensor that enters a
+model, the loss or a collective passes ``_to_device`` once (per micro-batch for the data). Results leave in
+host memory: log-probs as a CPU tensor, metrics as Python floats.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -120,30 +123,24 @@ class MegatronActor(Configurable):
 
     @torch.no_grad()
     def logprobs(self, sequences: SequenceBatch, temperature: float = 1.0) -> torch.Tensor:
-        """``(N, L - 1)`` log-probs of every target token (use ``response_mask``), on every rank of the actor."""
+        """``(N, L - 1)`` log-probs of every target token (use ``response_mask``), on every rank, in host memory."""
         self._check_on_device()
         self.model.eval()
-        rows = self._my_rows(sequences.num_rows)
-        out = torch.zeros(sequences.response_mask.shape, dtype=torch.float32)
-        results: list[torch.Tensor] = []
+        out = self._to_device(torch.zeros(sequences.response_mask.shape, dtype=torch.float32))  # (N, L - 1)
 
-        def loss(batch_rows: list[int]):
+        def loss(micro: _MicroBatch):
             def fn(output: torch.Tensor, non_loss_data: bool = True) -> torch.Tensor:
-                logprobs, _ = self._token_logprobs(
-                    output[: len(batch_rows)], sequences.targets[batch_rows], temperature, False
-                )  # rows beyond are the padding of a short last micro-batch
-                results.append(logprobs.float())
+                # Rows beyond len(micro.rows) are the padding of a short last micro-batch.
+                logprobs, _ = self._token_logprobs(output[: len(micro.rows)], micro.targets, temperature, False)
+                out[micro.rows] = logprobs.float()  # this rank's rows; _share fills in the others
                 return logprobs
 
             return fn
 
-        self._run(sequences, rows, loss, forward_only=True)
-        if self.groups.is_last_stage:
-            for batch_rows, values in zip(_chunks(rows, self._micro_size(len(rows))), results, strict=True):
-                out[batch_rows] = values[: len(batch_rows)]
-        return self._share(out, sequences.num_rows)
+        self._run(sequences, self._my_rows(sequences.num_rows), loss, forward_only=True)
+        return self._share(out).cpu()
 
-    def _share(self, local: torch.Tensor, num_rows: int) -> torch.Tensor:
+    def _share(self, local: torch.Tensor) -> torch.Tensor:
         # Last stage -> every stage (PP), then each DP replica's rows -> every replica (DP).
         if self.groups.pp_size > 1:
             source = dist.get_global_rank(self.groups.pp_group, self.groups.pp_size - 1)
@@ -165,19 +162,13 @@ class MegatronActor(Configurable):
         normalizer = LossNormalizer.from_mask(batch.response_mask)  # every rank holds the whole batch
         positions = self._my_rows(batch.num_samples)
         metrics: list[dict[str, torch.Tensor]] = []
-        num_micro = len(_chunks(positions, self._micro_size(len(positions))))
-        scale = num_micro * self.groups.dp_size
+        scale = len(_chunks(positions, self._micro_size(len(positions)))) * self.groups.dp_size
 
-        def loss(batch_positions: list[int]):
-            micro = batch.select(torch.tensor(batch_positions))
-            rows = micro.sample_ids.tolist()
-
+        def loss(micro: _MicroBatch):
             def fn(output: torch.Tensor):
-                logprobs, entropy = self._token_logprobs(
-                    output[: len(rows)], sequences.targets[rows], temperature, True
-                )
+                logprobs, entropy = self._token_logprobs(output[: len(micro.rows)], micro.targets, temperature, True)
                 value, step_metrics = policy_objective(
-                    logprobs[: len(rows)], micro, self.algorithm, normalizer=normalizer, entropy=entropy[: len(rows)]
+                    logprobs, micro.train, self.algorithm, normalizer=normalizer, entropy=entropy
                 )
                 metrics.append(step_metrics)
                 return value * scale, step_metrics
@@ -186,7 +177,7 @@ class MegatronActor(Configurable):
 
         self._run(sequences, positions, loss, forward_only=False, batch=batch)
         updated, grad_norm, _ = self.optimizer.step()
-        summary = _average(metrics)
+        summary = _average(metrics)  # Python floats, for the driver
         summary.update({"actor/grad_norm": float(grad_norm or 0.0), "actor/update_skipped": float(not updated)})
         return summary
 
@@ -216,24 +207,51 @@ class MegatronActor(Configurable):
         from megatron.core.pipeline_parallel import get_forward_backward_func
 
         size = self._micro_size(len(positions))
-        chunks = _chunks(positions, size)
-        to_rows = (lambda c: batch.sample_ids[c].tolist()) if batch is not None else (lambda c: c)
-        inputs = [_padded_inputs(sequences, to_rows(c), size) for c in chunks]
 
-        def step(data: Iterator[tuple[dict[str, Any], list[int]]], chunk: torch.nn.Module):
-            model_inputs, chunk_positions = next(data)
-            return chunk(**model_inputs), loss_for(chunk_positions)
+        def step(data: Iterator[_MicroBatch], chunk: torch.nn.Module):
+            micro = next(data)
+            return chunk(**micro.inputs), loss_for(micro)
 
         get_forward_backward_func()(
             forward_step_func=step,
-            data_iterator=iter(list(zip(inputs, chunks, strict=True))),
+            data_iterator=self._micro_batches(sequences, positions, size, batch),
             model=[self.model],
-            num_microbatches=len(chunks),
+            num_microbatches=len(_chunks(positions, size)),
             seq_length=sequences.input_ids.shape[1],
             micro_batch_size=size,
             forward_only=forward_only,
             collect_non_loss_data=forward_only,
         )
+
+    def _micro_batches(
+        self, sequences: SequenceBatch, positions: list[int], size: int, batch: TrainBatch | None
+    ) -> Iterator[_MicroBatch]:
+        """Each micro-batch's model inputs, targets and train-batch rows, moved to the device when the schedule
+        asks for it (so only the micro-batches in flight take device memory)."""
+        for chunk in _chunks(positions, size):
+            rows = batch.sample_ids[chunk].tolist() if batch is not None else chunk
+            inputs = _padded_inputs(sequences, rows, size, images=self.groups.is_first_stage)
+            train = batch.select(torch.tensor(chunk)) if batch is not None else None
+            yield _MicroBatch(
+                rows=rows,
+                inputs=self._to_device(inputs),
+                targets=self._to_device(sequences.targets[rows]),
+                train=self._to_device(train),
+            )
+
+    def _to_device(self, value: Any) -> Any:
+        """The one place data enters the actor's device: model inputs, targets, masks, advantages, old and
+        reference log-probs (a ``TrainBatch``), result buffers. Tensors, dicts of them, ``TrainBatch``, ``None``."""
+        if isinstance(value, torch.Tensor):
+            return value.to(self.device, non_blocking=True)
+        if isinstance(value, dict):
+            return {key: self._to_device(item) for key, item in value.items()}
+        if isinstance(value, TrainBatch):
+            fields = dataclasses.fields(value)
+            return dataclasses.replace(value, **{f.name: self._to_device(getattr(value, f.name)) for f in fields})
+        if value is None:
+            return None
+        raise TypeError(f"cannot move a {type(value).__name__} to the actor's device")
 
     def _micro_size(self, num_rows: int) -> int:
         """Rows per micro-batch: the configured size, or fewer when this rank has fewer rows (no padding waste)."""
@@ -244,10 +262,27 @@ class MegatronActor(Configurable):
         return list(range(self.groups.dp_rank, num_rows, self.groups.dp_size))
 
 
-def _padded_inputs(sequences: SequenceBatch, rows: list[int], size: int) -> dict[str, Any]:
+@dataclasses.dataclass(frozen=True, slots=True)
+class _MicroBatch:
+    """One micro-batch, its tensors on the actor's device."""
+
+    rows: list[int]
+    """Rows of the ``SequenceBatch`` (the model inputs repeat the first one up to the micro-batch size)."""
+    inputs: dict[str, Any]
+    """The model's keyword arguments: ``input_ids (B, L)``, ``position_ids (3, B, L)``, images (first stage)."""
+    targets: torch.Tensor
+    """``(len(rows), L - 1)`` the tokens the logits predict."""
+    train: TrainBatch | None
+    """The train-batch rows of ``rows`` (advantages, masks, old / reference log-probs); ``None`` for log-probs."""
+
+
+def _padded_inputs(sequences: SequenceBatch, rows: list[int], size: int, *, images: bool) -> dict[str, Any]:
     # The pipeline needs equal (micro_batch_size, L) micro-batches: repeat the first row; its outputs are cut.
     padded_rows = rows + [rows[0]] * (size - len(rows))
-    return sequences.model_inputs(padded_rows, share_images=True)
+    inputs = sequences.model_inputs(padded_rows, share_images=True)
+    if images:
+        return inputs
+    return {"input_ids": inputs["input_ids"], "position_ids": inputs["position_ids"]}  # no vision tower here
 
 
 def _chunks(items: list[int], size: int) -> list[list[int]]:
