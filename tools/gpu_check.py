@@ -45,17 +45,26 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sections", default=",".join(SECTIONS), help=f"comma-separated subset of {SECTIONS}")
     parser.add_argument("--layers", type=int, default=None, help="decoder layers of the model (default: 2)")
     parser.add_argument("--work", type=Path, default=None, help="folder for the model (default: a temporary one)")
+    parser.add_argument(
+        "--device-strict", action="store_true",
+        help="with --cpu: the actor sections on a logical cuda:0 under the device-strict shim (tensors left on the "
+        "host raise, as on a GPU)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    if args.device_strict and not args.cpu:
+        parser.error("--device-strict simulates a GPU on the CPU: use it with --cpu")
     unknown = set(args.sections.split(",")) - set(SECTIONS)
     if unknown:
         parser.error(f"unknown sections {sorted(unknown)}; choose from {', '.join(SECTIONS)}")
     return args
 
 
-def _environment(cpu: bool) -> None:
+def _environment(cpu: bool, device_strict: bool) -> None:
     """Before torch is imported: hide GPUs for --cpu; a one-rank process group on a free local port."""
     if cpu:
         os.environ["CUDA_VISIBLE_DEVICES"] = ""
+    if device_strict:
+        os.environ["MEGATRON_MMUPT_DEVICE_STRICT"] = "1"  # read by cpu_shim.apply()
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()), RANK="0", WORLD_SIZE="1", LOCAL_RANK="0")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -77,7 +86,7 @@ def _versions() -> dict[str, str | None]:
 def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()  # before torch's import: the wall time covers everything but Python's start
     args = _parse(argv)
-    _environment(args.cpu)
+    _environment(args.cpu, args.device_strict)
     import dataclasses
 
     import torch
@@ -91,7 +100,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     workload = wl.CPU if args.cpu else wl.GPU
     if args.layers:
-        workload = workload.with_layers(args.layers)
+        workload = dataclasses.replace(workload, num_layers=args.layers)
+    if args.device_strict:
+        from megatron_mmupt.actor.megatron import cpu_shim
+
+        cpu_shim.apply()  # strict mode must see the actor's tensors from their creation on
+        workload = dataclasses.replace(workload, device_strict=True)
     work = args.work or Path(tempfile.mkdtemp(prefix="gpu_check."))
     context: dict[str, ActorContext] = {}
 
@@ -107,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         _teardown(context["ctx"])
     header = {
         "mode": workload.mode,
-        "figures": "CPU: tiny shapes, the code path only (not performance)" if args.cpu else "GPU",
+        "figures": _figures_note(args.cpu, args.device_strict),
         "device": wl.device_name(workload),
         "versions": _versions(),
         "workload": dataclasses.asdict(workload),
@@ -120,6 +134,13 @@ def main(argv: list[str] | None = None) -> int:
     if not results[0].ok:
         return 2
     return 0 if report["passed"] else 1
+
+
+def _figures_note(cpu: bool, device_strict: bool) -> str:
+    if not cpu:
+        return "GPU"
+    strict = "; device-strict: the actor's tensors on a logical cuda:0" if device_strict else ""
+    return f"CPU: tiny shapes, the code path only (not performance){strict}"
 
 
 def _run_sections(ctx, names: list[str]) -> list:

@@ -29,7 +29,9 @@ def engine_section(ctx: ActorContext) -> tuple[dict[str, Any], list[str]]:
     workload = ctx.workload
     engine_cls = _local_engine()
     start = time.perf_counter()
-    engine = engine_cls(engine_cls.Config(model_path=str(ctx.model_dir), device=str(workload.device), dtype="bfloat16"))
+    engine = engine_cls(
+        engine_cls.Config(model_path=str(ctx.model_dir), device=str(workload.real_device), dtype="bfloat16")
+    )
     load_seconds = time.perf_counter() - start
     batch = PromptBatch(tuple(ctx.prompts))
     sampling = SamplingConfig(n=workload.samples, temperature=1.0, top_p=1.0, max_new_tokens=workload.engine_new_tokens)

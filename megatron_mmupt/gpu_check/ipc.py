@@ -132,7 +132,7 @@ def _round(bucket: list, requests: Any, replies: Any, child: Any, workload: Work
 
 def copy_seconds(nbytes: int, workload: Workload) -> float:
     """Median seconds of one ``copy_`` of ``nbytes`` between two buffers of this process."""
-    source = torch.randint(0, 255, (nbytes,), dtype=torch.uint8, device=workload.device)
+    source = torch.randint(0, 255, (nbytes,), dtype=torch.uint8, device=workload.real_device)
     target = torch.empty_like(source)
     times = []
     for _ in range(COPY_REPEATS + 1):
@@ -148,7 +148,7 @@ def ipc_section(ctx: ActorContext) -> tuple[dict[str, Any], list[str]]:
     import torch.multiprocessing as mp
 
     workload = ctx.workload
-    bucket = weight_bucket(ctx.model_dir, workload.bucket_bytes, workload.device)
+    bucket = weight_bucket(ctx.model_dir, workload.bucket_bytes, workload.real_device)
     nbytes = sum(t.numel() * t.element_size() for _, t in bucket)
     spawn = mp.get_context("spawn")
     requests, replies = spawn.Queue(), spawn.Queue()

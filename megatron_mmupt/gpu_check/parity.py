@@ -84,8 +84,8 @@ def parity_section(ctx: ActorContext) -> tuple[dict[str, Any], list[str]]:
     from megatron_mmupt.actor.megatron.parity import parity_batch
 
     batch, real = parity_batch(ctx.model_dir)
-    real = real.to(ctx.workload.device)
     ours = megatron_logits(ctx, batch)
+    real = real.to(ctx.workload.device)
     gc.collect()
     reference = transformers_logits(ctx.model_dir, batch, ctx.workload)
     max_diff, mean_diff = _distance(ours, reference["bf16"], real)

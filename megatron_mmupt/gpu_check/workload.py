@@ -34,6 +34,9 @@ PROCESSOR_FILES = (
     "generation_config.json",
 )
 
+DONE_MARKER = "gpu_check_model.json"
+"""Written after the weights: the sizes of a complete folder, so a rerun with the same ``--work`` reuses it."""
+
 BF16_PEAK_TFLOPS = {"H100 PCIe": 756.0, "H100": 989.0, "H200": 989.0, "GH200": 989.0, "A100": 312.0}
 """Dense bf16 peak of each card by a substring of ``torch.cuda.get_device_name`` (NVIDIA's data sheets; the SXM
 H100 and the H200 share the 989 TFLOP/s of Hopper's tensor cores). The first match in this order wins."""
@@ -68,13 +71,19 @@ class Workload:
     """``max_new_tokens`` of the engine section."""
     bucket_bytes: int
     """Bytes of the weight bucket of the IPC section (the weight sync's default bucket on GPU)."""
+    device_strict: bool = False
+    """CPU only: the actor sections run under the device-strict shim (``actor/megatron/device_strict``) with the
+    actor's device a logical ``cuda:0``, so a tensor the GPU run would leave on the host raises here too."""
 
     @property
     def device(self) -> torch.device:
-        return torch.device("cuda", torch.cuda.current_device()) if self.mode == "gpu" else torch.device("cpu")
+        """Where the actor's models and inputs belong (the GPU; in device-strict mode the logical one)."""
+        return torch.device("cuda", 0) if self.device_strict else self.real_device
 
-    def with_layers(self, num_layers: int) -> Workload:
-        return dataclasses.replace(self, num_layers=num_layers)
+    @property
+    def real_device(self) -> torch.device:
+        """Where data really is: model folder, engine, IPC bucket (no strict shim covers those)."""
+        return torch.device("cuda", torch.cuda.current_device()) if self.mode == "gpu" else torch.device("cpu")
 
 
 GPU = Workload(
@@ -136,20 +145,26 @@ def make_model_folder(workload: Workload, out: Path) -> Path:
     """A randomly initialized Qwen2.5-VL of the workload's sizes, in bf16, as a Hugging Face folder.
 
     Built on the device: initializing 1.6 B parameters there takes a fraction of a second, on 16 CPU cores
-    several seconds.
+    several seconds. A complete folder of the same sizes is reused (``--work`` of an earlier run).
     """
     from transformers import AutoConfig, Qwen2_5_VLForConditionalGeneration
 
+    config_text = json.dumps(model_config(workload), indent=2) + "\n"
+    done = out / DONE_MARKER
+    if done.is_file() and done.read_text() == config_text:
+        return out  # a rerun with --work: the same sizes were written completely before
     out.mkdir(parents=True, exist_ok=True)
+    done.unlink(missing_ok=True)
     for name in PROCESSOR_FILES:
         shutil.copy2(PROCESSOR_SOURCE / name, out / name)
-    (out / "config.json").write_text(json.dumps(model_config(workload), indent=2) + "\n")
+    (out / "config.json").write_text(config_text)
     config = AutoConfig.from_pretrained(str(out))
     torch.manual_seed(0)
-    with torch.device(workload.device):
+    with torch.device(workload.real_device):
         model = Qwen2_5_VLForConditionalGeneration(config).to(torch.bfloat16)
     model.save_pretrained(str(out))
     del model
+    done.write_text(config_text)  # last: a folder interrupted while saving is rebuilt
     return out
 
 

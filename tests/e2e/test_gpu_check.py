@@ -21,20 +21,22 @@ REPO = Path(__file__).resolve().parents[2]
 SECTIONS = {"setup", "parity", "grpo_step", "offload", "engine", "ipc"}
 
 
-@pytest.fixture(scope="module")
-def report(tmp_path_factory) -> dict:
-    out = tmp_path_factory.mktemp("gpu_check") / "report.json"
-    work = out.parent / "work"
-    done = subprocess.run(
-        [sys.executable, str(REPO / "tools" / "gpu_check.py"), "--cpu", "--out", str(out), "--work", str(work)],
-        capture_output=True, text=True, timeout=240, cwd=REPO,
-    )  # fmt: skip
+def run_check(out: Path, *extra: str) -> dict:
+    """Run the tool; every section it ran must have passed; returns the report."""
+    command = [sys.executable, str(REPO / "tools" / "gpu_check.py"), "--cpu", "--out", str(out), *extra]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=240, cwd=REPO)
     assert out.is_file(), f"no report written (exit {done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
     result = json.loads(out.read_text())
     failed = {k: (v["problems"], v["traceback"]) for k, v in result["sections"].items() if v["status"] != "passed"}
     assert done.returncode == 0 and not failed, f"exit {done.returncode}, failed sections: {failed}"
-    assert "| grpo_step | passed |" in done.stdout  # the stdout table
+    assert "| setup | passed |" in done.stdout  # the stdout table
     return result
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("gpu_check") / "report.json"
+    return run_check(out, "--work", str(out.parent / "work"))
 
 
 def test_report_has_every_section_and_marks_cpu(report):
@@ -91,3 +93,16 @@ def test_ipc_bucket_arrives_bit_exact(report):
     assert ipc["bucket_bytes"] > 0 and ipc["bucket_tensors"] > 1
     assert ipc["ipc_gb_per_s"] > 0 and ipc["copy_gb_per_s"] > 0
     assert len(ipc["round_seconds"]) == 3
+
+
+def test_actor_sections_pass_with_the_actor_on_a_logical_gpu(report, tmp_path):
+    # The device-strict shim tags the actor's tensors with cuda:0 and refuses a mix as CUDA does: a tensor the
+    # GPU run would leave on the host (issue 24's defects 1 and 2) fails here. Reuses the first run's model folder.
+    work = Path(report["sections"]["setup"]["figures"]["model_dir"]).parent
+    strict = run_check(
+        tmp_path / "strict.json", "--device-strict", "--sections", "parity,grpo_step,offload", "--work", str(work)
+    )
+    assert "device-strict" in strict["figures"]
+    assert set(strict["sections"]) == {"setup", "parity", "grpo_step", "offload"}
+    offload = strict["sections"]["offload"]["figures"]
+    assert offload["freed_bytes"] == offload["allocated_drop_bytes"] > 0 and offload["weights_bit_exact"] is True
