@@ -20,14 +20,21 @@ machine without a package index (the wheels to carry, the time it takes): tools/
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import socket
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository, when run from a bare checkout
+if TYPE_CHECKING:
+    from megatron_mmupt.gpu_check.actors import ActorContext
+    from megatron_mmupt.gpu_check.report import SectionResult
+    from megatron_mmupt.gpu_check.workload import Workload
 
 SECTIONS = ("parity", "grpo_step", "offload", "engine", "ipc")
 
@@ -87,13 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()  # before torch's import: the wall time covers everything but Python's start
     args = _parse(argv)
     _environment(args.cpu, args.device_strict)
-    import dataclasses
-
     import torch
 
     from megatron_mmupt.gpu_check import workload as wl
     from megatron_mmupt.gpu_check.actors import ActorContext
-    from megatron_mmupt.gpu_check.report import render_table, run_section, write_report
+    from megatron_mmupt.gpu_check.report import render_table, run_section
 
     if not args.cpu and not torch.cuda.is_available():
         print("gpu_check: no CUDA device is visible; run with --cpu for the CPU variant", file=sys.stderr)
@@ -115,25 +120,50 @@ def main(argv: list[str] | None = None) -> int:
         context["ctx"] = ActorContext(workload, model_dir, prompts)
         return {"model_dir": str(model_dir), "prompt_tokens": [p.num_tokens for p in prompts]}, []
 
-    results = [run_section("setup", setup)]
-    if results[0].ok:
-        results += _run_sections(context["ctx"], args.sections.split(","))
+    report = _Report(args, workload, started, argv)
+    report.record(run_section("setup", setup))
+    if report.results[0].ok:
+        _run_sections(context["ctx"], args.sections.split(","), report.record)
         _teardown(context["ctx"])
-    header = {
-        "mode": workload.mode,
-        "figures": _figures_note(args.cpu, args.device_strict),
-        "device": wl.device_name(workload),
-        "versions": _versions(),
-        "workload": dataclasses.asdict(workload),
-        "command": " ".join(["tools/gpu_check.py", *(argv if argv is not None else sys.argv[1:])]),
-        "wall_seconds": time.perf_counter() - started,
-    }
-    report = write_report(args.out, header, results)
-    print(render_table(results))
-    print(f"gpu_check: {'PASSED' if report['passed'] else 'FAILED'} in {header['wall_seconds']:.0f} s -> {args.out}")
-    if not results[0].ok:
+    written = report.write(complete=True)
+    print(render_table(report.results))
+    print(f"gpu_check: {'PASSED' if written['passed'] else 'FAILED'} in {written['wall_seconds']:.0f} s -> {args.out}")
+    if not report.results[0].ok:
         return 2
-    return 0 if report["passed"] else 1
+    return 0 if written["passed"] else 1
+
+
+@dataclasses.dataclass
+class _Report:
+    """The JSON report, rewritten after every section: a run killed at its time limit keeps what it measured
+    (``complete`` stays false)."""
+
+    args: argparse.Namespace
+    workload: Workload
+    started: float
+    argv: list[str] | None
+    results: list[SectionResult] = dataclasses.field(default_factory=list)
+
+    def record(self, result: SectionResult) -> None:
+        self.results.append(result)
+        self.write(complete=False)
+
+    def write(self, *, complete: bool) -> dict:
+        from megatron_mmupt.gpu_check.report import write_report
+        from megatron_mmupt.gpu_check.workload import device_name
+
+        argv = self.argv if self.argv is not None else sys.argv[1:]
+        header = {
+            "mode": self.workload.mode,
+            "figures": _figures_note(self.args.cpu, self.args.device_strict),
+            "device": device_name(self.workload),
+            "versions": _versions(),
+            "workload": dataclasses.asdict(self.workload),
+            "command": " ".join(["tools/gpu_check.py", *argv]),
+            "wall_seconds": time.perf_counter() - self.started,
+            "complete": complete,
+        }
+        return write_report(self.args.out, header, self.results)
 
 
 def _figures_note(cpu: bool, device_strict: bool) -> str:
@@ -143,7 +173,7 @@ def _figures_note(cpu: bool, device_strict: bool) -> str:
     return f"CPU: tiny shapes, the code path only (not performance){strict}"
 
 
-def _run_sections(ctx, names: list[str]) -> list:
+def _run_sections(ctx: ActorContext, names: list[str], record: Callable[[SectionResult], None]) -> None:
     from megatron_mmupt.gpu_check.engine import engine_section
     from megatron_mmupt.gpu_check.grpo import grpo_section
     from megatron_mmupt.gpu_check.ipc import ipc_section
@@ -153,20 +183,22 @@ def _run_sections(ctx, names: list[str]) -> list:
 
     functions = {"parity": parity_section, "grpo_step": grpo_section, "offload": offload_section,
                  "engine": engine_section, "ipc": ipc_section}  # fmt: skip
-    results = []
     for name in SECTIONS:
         if name in names:
-            results.append(run_section(name, lambda fn=functions[name]: fn(ctx)))
+            record(run_section(name, lambda fn=functions[name]: fn(ctx)))
         if name == "offload":
             ctx.release()  # the engine and the IPC bucket need the actors' memory
-    return results
 
 
-def _teardown(ctx) -> None:
-    if ctx.groups is not None:
-        from megatron_mmupt.actor.megatron.distributed import destroy_parallel
+def _teardown(ctx: ActorContext) -> None:
+    if ctx.groups is None:
+        return
+    from megatron_mmupt.actor.megatron.distributed import destroy_parallel
 
+    try:
         destroy_parallel()
+    except Exception as error:  # NOTE: the figures are measured; a failing teardown must not lose the report
+        print(f"gpu_check: destroying the process group failed: {error!r}", file=sys.stderr)
 
 
 if __name__ == "__main__":

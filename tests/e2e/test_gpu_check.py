@@ -41,7 +41,7 @@ def report(tmp_path_factory) -> dict:
 
 def test_report_has_every_section_and_marks_cpu(report):
     assert set(report["sections"]) == SECTIONS
-    assert report["passed"] is True
+    assert report["passed"] is True and report["complete"] is True
     assert report["mode"] == "cpu" and report["device"] == "cpu" and report["figures"].startswith("CPU")
     assert all(s["figures"].get("device", "cpu") == "cpu" for s in report["sections"].values())
 

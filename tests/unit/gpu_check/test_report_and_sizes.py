@@ -32,6 +32,9 @@ def test_a_raising_section_is_recorded_and_the_next_still_runs(tmp_path):
     assert saved["sections"]["ipc"]["figures"]["ipc_gb_per_s"] is None
     assert saved["sections"]["engine"]["problems"] == ["the engine generated no tokens"]
     assert "| ipc | passed |" in render_table(results)
+    # Rewritten after each section: until the run ends, a report of passed sections has not passed.
+    partial = write_report(tmp_path / "p.json", {"complete": False}, results[1:2])
+    assert partial["passed"] is False
 
 
 @pytest.mark.parametrize(
