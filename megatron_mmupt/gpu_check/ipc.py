@@ -32,7 +32,7 @@ from typing import Any
 import torch
 
 from megatron_mmupt.gpu_check.actors import ActorContext
-from megatron_mmupt.gpu_check.workload import Workload, device_name, synchronize
+from megatron_mmupt.gpu_check.workload import Workload, device_name, same_bytes, synchronize
 
 ROUNDS = 3
 COPY_REPEATS = 5
@@ -122,7 +122,7 @@ def _round(bucket: list, requests: Any, replies: Any, child: Any, workload: Work
     seconds = time.perf_counter() - start
     echoed = payload.deserialize(_get(replies, "echo", child))
     exact = len(echoed) == len(bucket) and all(
-        a == b and torch.equal(x, y) for (a, x), (b, y) in zip(echoed, bucket, strict=True)
+        a == b and same_bytes(x, y) for (a, x), (b, y) in zip(echoed, bucket, strict=True)
     )
     del echoed
     requests.put("ack")

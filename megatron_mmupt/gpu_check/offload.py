@@ -22,7 +22,7 @@ import torch
 
 from megatron_mmupt.gpu_check.actors import ActorContext, grpo_inputs
 from megatron_mmupt.gpu_check.grpo import grpo_step
-from megatron_mmupt.gpu_check.workload import Workload, device_name, synchronize
+from megatron_mmupt.gpu_check.workload import Workload, device_name, same_bytes, synchronize
 
 MIB = 1 << 20
 
@@ -56,8 +56,13 @@ def _allocated(workload: Workload) -> int | None:
     return torch.cuda.memory_allocated() if workload.mode == "gpu" else None
 
 
-def _checksum(actor: Any) -> list[float]:
-    return [float(p.detach().double().sum()) for p in actor.unwrapped.parameters()]
+def _host_copy(actor: Any) -> list[torch.Tensor]:
+    """The policy's weights in host memory (3 GB at the GPU sizes): compared byte for byte after onload."""
+    return [p.detach().to("cpu", copy=True) for p in actor.unwrapped.parameters()]
+
+
+def _unchanged(actor: Any, saved: list[torch.Tensor]) -> bool:
+    return all(same_bytes(p.detach().cpu(), s) for p, s in zip(actor.unwrapped.parameters(), saved, strict=True))
 
 
 def measure_offload(ctx: ActorContext) -> dict[str, Any]:
@@ -67,7 +72,7 @@ def measure_offload(ctx: ActorContext) -> dict[str, Any]:
     workload, device = ctx.workload, ctx.workload.device
     if ctx.steps_taken == 0:  # Adam allocates its state at the first step: offload must see it
         grpo_step(ctx, grpo_inputs(workload, ctx.model_dir, ctx.prompts))
-    checksum = _checksum(policy)
+    saved = _host_copy(policy)
     before = (_allocated(workload), counted_bytes([policy, reference], device))
     start = time.perf_counter()
     freed = policy.offload(list(StateGroup)) + reference.offload([StateGroup.WEIGHTS])
@@ -83,7 +88,7 @@ def measure_offload(ctx: ActorContext) -> dict[str, Any]:
         "allocated_before": before[0], "allocated_after_offload": after[0], "allocated_after_onload": back[0],
         "counted_before": before[1], "counted_after_offload": after[1], "counted_after_onload": back[1],
         "freed_bytes": freed, "restored_bytes": restored, "offload_seconds": offload_seconds,
-        "onload_seconds": onload_seconds, "weights_bit_exact": checksum == _checksum(policy),
+        "onload_seconds": onload_seconds, "weights_bit_exact": _unchanged(policy, saved),
     }  # fmt: skip
 
 

@@ -118,6 +118,13 @@ def synchronize(workload: Workload) -> None:
         torch.cuda.synchronize()
 
 
+def same_bytes(x: torch.Tensor, y: torch.Tensor) -> bool:
+    """Bit for bit (``torch.equal`` alone would take -0.0 for 0.0), same dtype and shape."""
+    if x.dtype != y.dtype or x.shape != y.shape:
+        return False
+    return torch.equal(x.contiguous().view(torch.uint8), y.contiguous().view(torch.uint8))
+
+
 def model_config(workload: Workload) -> dict[str, Any]:
     """The shipped demo model's ``config.json`` (its token ids) with the workload's sizes."""
     config = json.loads((PROCESSOR_SOURCE / "config.json").read_text())

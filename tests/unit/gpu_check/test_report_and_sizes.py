@@ -74,3 +74,14 @@ def test_mfu_matmul_weights_are_the_planners_layer_weights(workload):
     head_dim = workload.hidden_size // workload.num_heads
     attention = forward_flops_per_token(workload, 100) - forward_flops_per_token(workload, 0)
     assert attention == 4 * workload.num_layers * workload.num_heads * head_dim * 100
+
+
+def test_ipc_bit_exactness_compares_bytes_not_values():
+    import torch
+
+    from megatron_mmupt.gpu_check.workload import same_bytes
+
+    zeros = torch.tensor([0.0, 1.5], dtype=torch.bfloat16)
+    assert same_bytes(zeros, zeros.clone())
+    assert not same_bytes(zeros, torch.tensor([-0.0, 1.5], dtype=torch.bfloat16))  # equal values, other bits
+    assert not same_bytes(torch.zeros(2, 3), torch.zeros(3, 2))
