@@ -37,9 +37,10 @@ PROCESSOR_FILES = (
 DONE_MARKER = "gpu_check_model.json"
 """Written after the weights: the sizes of a complete folder, so a rerun with the same ``--work`` reuses it."""
 
-BF16_PEAK_TFLOPS = {"H100 PCIe": 756.0, "H100": 989.0, "H200": 989.0, "GH200": 989.0, "A100": 312.0}
-"""Dense bf16 peak of each card by a substring of ``torch.cuda.get_device_name`` (NVIDIA's data sheets; the SXM
-H100 and the H200 share the 989 TFLOP/s of Hopper's tensor cores). The first match in this order wins."""
+BF16_PEAK_TFLOPS = {"H100 PCIe": 756.0, "H100 NVL": 835.0, "H100": 989.0, "H200": 989.0, "A100": 312.0}
+"""Dense bf16 peak of each card by a substring of ``torch.cuda.get_device_name`` (NVIDIA's data sheets: the SXM
+H100, the H200 and the GH200 share 989 TFLOP/s; the PCIe and NVL H100 run lower clocks). The first match in this
+order wins; an unknown card reports no MFU."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

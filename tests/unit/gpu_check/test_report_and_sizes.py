@@ -39,7 +39,8 @@ def test_a_raising_section_is_recorded_and_the_next_still_runs(tmp_path):
 
 @pytest.mark.parametrize(
     ("name", "tflops"),
-    [("NVIDIA H100 80GB HBM3", 989.0), ("NVIDIA H100 PCIe", 756.0), ("NVIDIA H200", 989.0),
+    [("NVIDIA H100 80GB HBM3", 989.0), ("NVIDIA H100 PCIe", 756.0), ("NVIDIA H100 NVL", 835.0), ("NVIDIA H200", 989.0),
+     ("NVIDIA GH200 480GB", 989.0),
      ("NVIDIA A100-SXM4-80GB", 312.0), ("cpu", None), ("NVIDIA L4", None)],
 )  # fmt: skip
 def test_bf16_peak_by_card_name(name, tflops):
