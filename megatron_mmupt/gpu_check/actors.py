@@ -1,9 +1,9 @@
 """The check's Megatron actors (policy and KL reference) and the GRPO batch they train on, shared by sections.
 
-``build_actor`` is the one place that constructs a ``MegatronActor``: the actor is gaining a device of its own
-(issue 24, "the actor owns its device"), and when its constructor changes only this function follows. The
-check never moves a trainable actor itself: a policy that does not reach the GPU is the defect the check
-exists to catch, so it must fail here as it would in training.
+``build_actor`` is the one place that constructs a ``MegatronActor``: when its constructor changes, only this
+function follows. The actor owns its device (``actor.device``: the local GPU; the device-strict shim's logical
+``cuda:0`` under ``--cpu --device-strict``) and places its models and data itself; the check never moves them,
+since a model or a batch that does not reach the GPU is a defect the check exists to catch.
 
 World size 1 in this process: ``init_parallel`` joins a one-rank group (NCCL on GPU, gloo on CPU) from the
 ``MASTER_ADDR``/``MASTER_PORT`` the CLI sets, so no torchrun is needed.
@@ -101,10 +101,6 @@ def build_actor(workload: Workload, model_dir: Path, groups: Any, algorithm: Any
         optimizer=OptimizerConfig(lr=1e-6),
     )  # fmt: skip
     return MegatronActor(config, groups=groups, algorithm=algorithm, trainable=trainable)
-
-
-def actor_device(actor: Any) -> torch.device:
-    return next(actor.model.parameters()).device
 
 
 def grpo_inputs(workload: Workload, model_dir: Path, prompts: list[Any]) -> GrpoInputs:

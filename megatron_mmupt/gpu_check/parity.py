@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from megatron_mmupt.gpu_check.actors import ActorContext, actor_device, build_actor
+from megatron_mmupt.gpu_check.actors import ActorContext, build_actor
 from megatron_mmupt.gpu_check.workload import Workload, device_name
 
 NOISE_FACTOR = 4.0
@@ -39,11 +39,9 @@ def megatron_logits(ctx: ActorContext, batch: dict[str, Any]) -> torch.Tensor:
     groups = ctx.parallel_groups()
     actor = build_actor(ctx.workload, ctx.model_dir, groups, AlgorithmConfig(), trainable=False)
     assert isinstance(actor.model, Float16Module), "a bf16 actor runs inside Megatron's Float16Module"
-    if actor_device(actor) != ctx.workload.device:
-        # NOTE: parity is about numerics, so a frozen model the actor left on the host is moved here (safe: no
-        # optimizer holds its parameters). Placement itself is checked by the grpo section, which never moves.
-        actor.model.to(ctx.workload.device)
-    outputs = forward_logits(actor.model, [_to(batch, ctx.workload.device)], groups)
+    if actor.device != ctx.workload.device:  # the actor places its models itself; the check never moves them
+        raise RuntimeError(f"the actor computes on {actor.device}, the check's device is {ctx.workload.device}")
+    outputs = forward_logits(actor.model, [_to(batch, actor.device)], groups)
     assert outputs is not None  # one stage: it is the last
     return outputs[0].float()
 
