@@ -158,7 +158,7 @@ def runs(tiny_model_dir, demo_dir, tmp_path_factory) -> list[dict]:
         root / "other-model", demo_dir / "processor", TinyQwen2_5_VLConfig(intermediate_size=256)
     )
     args = (str(tiny_model_dir), str(other), str(demo_dir), str(root))
-    return run_distributed(_worker, 2, *args, timeout=280)
+    return run_distributed(_worker, 2, *args, timeout=280, device_strict=True)
 
 
 def test_resume_is_exact(runs):

@@ -75,7 +75,8 @@ def _actor_worker(rank, world_size, model_dir, tp, pp, micro_batch_size):
     )
     metrics = actor.train_step(seqs, batch, TEMPERATURE)
     after = actor.logprobs(seqs, TEMPERATURE)
-    return {"before": before, "after": after, "metrics": metrics}
+    devices = {str(actor.device), *(str(p.device) for p in actor.unwrapped.parameters())}
+    return {"before": before, "after": after, "metrics": metrics, "devices": devices, "out": str(after.device)}
 
 
 def _reference_worker(rank, world_size, model_dir):
@@ -165,6 +166,12 @@ def test_one_update_is_the_same_in_every_layout(runs):
     for name in ("tp1_mbs1", "tp2", "pp2"):
         for rank in runs[name]:
             torch.testing.assert_close(rank["after"], expected, atol=2e-5, rtol=1e-4, msg=name)
+
+
+def test_the_runs_were_device_strict(runs):
+    # Under the strict shim the actor's device is the logical cuda:0; results come back in host memory.
+    for name, ranks in runs.items():
+        assert all(rank["devices"] == {"cuda:0"} and rank["out"] == "cpu" for rank in ranks), name
 
 
 def test_the_update_favours_rewarded_samples(runs):

@@ -99,6 +99,8 @@ def test_offload_round_trip_keeps_the_device(strict):
     assert memory.offload(StateGroup.WEIGHTS, [weight]) == 24
     host = memory._host_buffers[(StateGroup.WEIGHTS, 0)]
     assert host.device.type == "cpu" and weight.untyped_storage().nbytes() == 0
+    with pytest.raises(RuntimeError, match="storage holds 0 bytes"):
+        weight + 1  # an offloaded tensor cannot be used
     assert memory.onload() == 24
     assert weight.is_cuda and weight.tolist() == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
 

@@ -37,15 +37,18 @@ Limits (what it cannot see)
   actor creates in Python after ``cpu_shim.apply()`` is tagged.
 * Streams, events, pinned-memory speed and memory limits are not modelled; nothing checks that a non-blocking copy
   is synchronized. Object collectives (``broadcast_object_list`` ...) are not checked.
-* The storage offload (``offload.py``) keeps each storage object, emptied, as the GPU does; its host copies are
-  logically CPU and the restored storage keeps its cuda tag.
+* The storage offload (``offload.py``) keeps each storage object, emptied, as the GPU does: a tensor whose storage
+  holds 0 bytes raises when it enters an op (on this CPU it would read out of bounds, even crash), its host copies
+  are logically CPU, and the restored storage keeps its cuda tag. Ops that bypass the generic path (``copy_``,
+  indexing) do not run that check.
 
 Layout: ``tags.py`` (the table and the mixing rule), ``mode.py`` (the ``TorchFunctionMode``), ``collectives.py``.
 
-Cost (2026-12-07, this 2-core CPU, torch 2.13, one thread, best of 15 x 5000): ``a + b`` on 16 floats took
-1.2 us without a mode, 2.6 us under the plain shim's mode and 6.2 us in strict mode, so about 3.6 us per op on top
-of the plain shim (two storage lookups, one tag insert); a ``Linear(64, 64)`` forward + backward step took 95 us
-under the plain shim and 126 us strict. The tiny-model actor tests are dominated by imports and spawn.
+Cost (``tools/bench_device_strict.py``, 2026-12-07, this 2-core CPU, torch 2.13, one thread, best of repeats):
+``a + b`` on 16 floats takes 1.3 us without a mode, 2.6 us under the plain shim's mode and 6.4 us in strict mode,
+about 4 us per op on top of the plain shim (storage lookups and one tag insert); a ``Linear(64, 64)`` forward +
+backward step takes about 100 us under the plain shim and 140 us strict. In the tiny-model actor tests the
+difference is below the noise of a shared machine (imports and spawn dominate).
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from megatron_mmupt.actor.megatron.device_strict.tags import (
     CPU,
     common_device,
     device_name,
+    input_keys,
     is_basic_index,
     set_tag,
     storage_key,
@@ -70,7 +71,7 @@ class DeviceStrictMode(TorchFunctionMode):
         inputs = [*tensors_in(args), *tensors_in(kwargs.values())] if kwargs else list(tensors_in(args))
         if name in ("index_put_", "index_put", "index") and len(args) > 1:
             inputs = [args[0], *tensors_in(args[2:])]  # index tensors may be on the CPU
-        keys = [storage_key(t) for t in inputs]
+        keys = input_keys(inputs, name)
         tag = common_device(inputs, keys, name) if inputs else CPU  # a factory without device= makes a CPU tensor
         result = func(*args, **kwargs)
         if target is not None and target != tag and any(storage_key(o) in keys for o in tensor_outputs(result)):

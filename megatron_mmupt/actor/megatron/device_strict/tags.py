@@ -29,6 +29,21 @@ def storage_key(tensor: torch.Tensor) -> int | None:
     return None if storage is None else storage._cdata
 
 
+def input_keys(tensors: list[torch.Tensor], where: str) -> list[int | None]:
+    """The storage keys of an op's inputs; an input whose storage was freed (offloaded: resized to 0 bytes)
+    raises, where the CPU would read out of bounds and a GPU would read freed memory."""
+    keys = []
+    for tensor in tensors:
+        storage = _storage(tensor)
+        if storage is not None and storage.nbytes() == 0 and tensor.numel() > 0:
+            raise RuntimeError(
+                f"a tensor of shape {tuple(tensor.shape)} whose storage holds 0 bytes (offloaded? call onload() "
+                f"first) entered {where} (device-strict CPU shim)"
+            )
+        keys.append(None if storage is None else storage._cdata)
+    return keys
+
+
 def tag_at(key: int | None) -> int | None:
     # No expiry check: the entry's weak reference keeps the StorageImpl's address from being reused, so a live
     # storage at ``key`` is the one that was tagged.
