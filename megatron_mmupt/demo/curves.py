@@ -14,6 +14,9 @@ import math
 import statistics
 from pathlib import Path
 
+from megatron_mmupt.trainer.collapse_guard import CollapseGuard, replay
+from megatron_mmupt.trainer.collapse_signals import CollapseSignals
+
 FIGURES = ("greedy", "pass_at_1", "maj_at_{n}", "majority_ratio")
 """Held-out figures of a curve: greedy accuracy, pass@1 and maj@n at the sampling temperature, majority share."""
 
@@ -32,13 +35,14 @@ def read_curve(metrics_file: Path, keys: list[str]) -> list[dict]:
     return curve
 
 
-def first_alarm(metrics_file: Path) -> int | None:
-    """The first step at which the collapse guard alarmed, or ``None``."""
-    for line in metrics_file.read_text().splitlines():
-        record = json.loads(line)
-        if record.get("guard/alarm", 0.0) > 0:
-            return int(record["step"])
-    return None
+def first_alarm(metrics_file: Path, guard: CollapseGuard.Config) -> int | None:
+    """The first step at which a guard with ``guard`` alarms on the run's logged signals, or ``None``: what the
+    run's own guard did when both warn only (a warning changes nothing), and what today's defaults would do on a
+    run made before they changed."""
+    records = [json.loads(line) for line in metrics_file.read_text().splitlines()]
+    steps = [(r["step"], CollapseSignals.from_metrics(r)) for r in records if "vote/majority_ratio" in r]
+    alarms = replay(guard, steps)
+    return alarms[0] if alarms else None
 
 
 def arm_curves(before: dict[str, float], runs: list[dict], keys: list[str]) -> dict[str, dict]:

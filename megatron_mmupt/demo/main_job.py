@@ -74,9 +74,10 @@ def train_or_reuse(config: RunConfig, name: str, seed: int) -> dict:
     """A finished run of the same resolved config is reused; anything else in its folder is replaced."""
     run_dir = Path(config.output_dir)
     result_file = run_dir / "result.json"
-    if result_file.is_file() and _same_config(run_dir, config):
+    if result_file.is_file() and _same_training(run_dir, config):
         print(f"reusing the finished run {run_dir}", flush=True)
-        return json.loads(result_file.read_text())
+        result = json.loads(result_file.read_text())
+        return result | {"first_alarm": first_alarm(run_dir / "metrics.jsonl", config.guard)}
     shutil.rmtree(run_dir, ignore_errors=True)
     print(f"training: {name}, seed {seed} -> {run_dir}", flush=True)
     result = train_one(config, name, seed)
@@ -121,7 +122,7 @@ def train_one(config: RunConfig, name: str, seed: int) -> dict:
     return {
         "mode": name, "reward": config.reward.mode, "seed": seed, "after": _held_out(metrics),
         "curve": read_curve(metrics_file, [k for k in _held_out(metrics) if k != "questions"]),
-        "first_alarm": first_alarm(metrics_file), "time": _stage_times(metrics_file),
+        "first_alarm": first_alarm(metrics_file, config.guard), "time": _stage_times(metrics_file),
     }  # fmt: skip
 
 
@@ -237,6 +238,13 @@ def prepare_output(out: Path, *, keep_runs: bool = False) -> None:
     (out / MARKER).write_text("written by `megatron-mmupt demo`; the next demo in this folder replaces or reuses it\n")
 
 
-def _same_config(run_dir: Path, config: RunConfig) -> bool:
+def _same_training(run_dir: Path, config: RunConfig) -> bool:
+    """Whether the finished run in ``run_dir`` trained as ``config`` would: the same resolved config, up to the
+    guard's thresholds while both only warn (a warning changes nothing; the alarms are replayed from the run)."""
     written = run_dir / "config.json"
-    return written.is_file() and json.loads(written.read_text()) == json.loads(json.dumps(config.to_dict()))
+    if not written.is_file():
+        return False
+    old, new = json.loads(written.read_text()), json.loads(json.dumps(config.to_dict()))
+    if old.get("guard", {}).get("action") == new["guard"]["action"] == "warn":
+        old["guard"] = new["guard"]
+    return old == new

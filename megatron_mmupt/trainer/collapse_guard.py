@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Literal, get_args
 
 import torch
@@ -205,3 +205,17 @@ class CollapseGuard(Configurable):
     @staticmethod
     def _signal_of(threshold: str) -> str:
         return next(signal for name, signal, _ in THRESHOLDS if name == threshold)
+
+
+def replay(config: CollapseGuard.Config, steps: Iterable[tuple[int, CollapseSignals]]) -> list[int]:
+    """The steps at which a guard with ``config`` alarms on recorded signals (e.g. ``CollapseSignals.from_metrics``
+    of a finished run's ``metrics.jsonl``): tune the thresholds on runs already made, without training again.
+
+    Exact for ``action=warn`` (the recorded run's); other actions change the run after their first alarm.
+    """
+    guard = config.build()
+    alarmed = []
+    for step, signals in steps:
+        if any(guard.alarms(guard.observe(signals)).values()):
+            alarmed.append(step)
+    return alarmed

@@ -49,6 +49,26 @@ class CollapseSignals:
             token_entropy=-sum(logprobs) / len(logprobs) if logprobs else None,
         )
 
+    @classmethod
+    def from_metrics(cls, record: dict[str, float]) -> CollapseSignals:
+        """The signals of one logged step (a ``metrics.jsonl`` record: the vote's metrics and the sampled tokens'
+        entropy are logged under these names), to replay a finished run through a guard (``collapse_guard.replay``)."""
+        return cls(
+            majority_share=float(record["vote/majority_ratio"]),
+            answer_entropy=float(record["vote/answer_entropy"]),
+            distinct_answers=float(record["vote/distinct_answers"]),
+            unanimous_rate=float(record["vote/unanimous_rate"]),
+            token_entropy=record.get("entropy/sampled_tokens"),
+        )
+
+    def to_metrics(self) -> dict[str, float]:
+        """The inverse of :meth:`from_metrics` (``token_entropy`` only when known)."""
+        record = {
+            "vote/majority_ratio": self.majority_share, "vote/answer_entropy": self.answer_entropy,
+            "vote/distinct_answers": self.distinct_answers, "vote/unanimous_rate": self.unanimous_rate,
+        }  # fmt: skip
+        return record | ({} if self.token_entropy is None else {"entropy/sampled_tokens": self.token_entropy})
+
 
 def _mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else float("nan")

@@ -8,6 +8,7 @@ from megatron_mmupt.demo.curves import arm_curves, compare, figure_keys, first_a
 from megatron_mmupt.demo.main_job import curves_summary
 from megatron_mmupt.demo.report import format_curves, plot_curves
 from megatron_mmupt.recipes import resolve_run_config
+from megatron_mmupt.trainer.collapse_guard import CollapseGuard
 
 KEYS = figure_keys(8)
 BEFORE = {"greedy": 0.40, "pass_at_1": 0.30, "maj_at_8": 0.50, "majority_ratio": 0.45, "questions": 500.0}
@@ -66,14 +67,21 @@ def test_the_report_shows_every_arm_curve_and_verdict(tmp_path):
     assert plot_curves(summary, tmp_path / "summary.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_a_run_curve_and_first_alarm_come_from_its_metrics_file(tmp_path):
+def test_a_run_curve_and_its_first_alarm_come_from_its_metrics_file(tmp_path):
+    def votes(share):
+        return {"vote/majority_ratio": share, "vote/answer_entropy": 1.0, "vote/distinct_answers": 3.0,
+                "vote/unanimous_rate": 0.0, "entropy/sampled_tokens": 0.3}  # fmt: skip
+
     records = [
         {"step": 0, "eval/greedy": 0.4, "eval/pass_at_1": 0.3, "eval/maj_at_8": 0.5, "eval/majority_ratio": 0.45},
-        {"step": 1, "guard/alarm": 0.0},
-        {"step": 2, "guard/alarm": 1.0, "eval/greedy": 0.5, "eval/pass_at_1": 0.4, "eval/maj_at_8": 0.6,
+        {"step": 1, **votes(0.5)},
+        {"step": 2, **votes(0.7), "eval/greedy": 0.5, "eval/pass_at_1": 0.4, "eval/maj_at_8": 0.6,
          "eval/majority_ratio": 0.5},
     ]  # fmt: skip
     metrics = tmp_path / "metrics.jsonl"
     metrics.write_text("".join(json.dumps(r) + "\n" for r in records))
     assert [p["step"] for p in read_curve(metrics, KEYS)] == [0, 2] and read_curve(metrics, KEYS)[1]["greedy"] == 0.5
-    assert first_alarm(metrics) == 2
+    only_share = CollapseGuard.Config(max_majority_share=0.6, max_share_rise=None, max_unanimous_rate=None,
+                                      min_entropy_ratio=None, smoothing=1.0)  # fmt: skip
+    assert first_alarm(metrics, only_share) == 2  # replayed from the logged signals
+    assert first_alarm(metrics, CollapseGuard.Config(max_majority_share=0.8, smoothing=1.0)) is None

@@ -33,3 +33,18 @@ def test_the_evaluation_spread_is_stated_beside_the_gains(tmp_path):
     table = format_summary(summary)
     assert "One evaluation's own spread (the base model under 2 sample seeds, std): pass@1 0.8, maj@8 1.7." in table
     assert plot_summary(summary, tmp_path / "summary.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_finished_run_is_reused_only_when_it_trained_the_same(tmp_path):
+    from megatron_mmupt.config.serialization import write_config
+    from megatron_mmupt.demo.main_job import _same_training, run_config
+
+    def config(*overrides):
+        return run_config(list(overrides), tmp_path, seed=1, mode="majority")
+
+    write_config(config(), tmp_path)
+    assert _same_training(tmp_path, config())
+    assert _same_training(tmp_path, config("guard.max_share_rise=0.05"))  # warn only: the alarms are replayed
+    assert not _same_training(tmp_path, config("guard.action=skip"))  # a guard that acts changes the training
+    assert not _same_training(tmp_path, config("actor.optimizer.lr=2e-4"))
+    assert not _same_training(tmp_path / "missing", config())

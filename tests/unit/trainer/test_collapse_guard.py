@@ -155,3 +155,21 @@ def test_a_restored_guard_decides_as_the_uninterrupted_one(reward):
         after = [step(resumed, reward, n, groups_of(*s))[1] for n, s in enumerate(steps[3:], 4)]
     assert after == expected[3:]
     assert expected[-1]["guard/alarm"] == 1.0  # the restored baseline is what makes these steps alarm
+
+
+def test_replaying_logged_signals_decides_as_the_run_did(reward):
+    from megatron_mmupt.trainer.collapse_guard import replay
+
+    steps = [NARROW, NARROW, NARROW, MIXED, CONSENSUS, CONSENSUS]
+    live, logged, live_alarms = guard("max_share_rise=0.1"), [], []
+    with pytest.warns(CollapseWarning):
+        for n, answers in enumerate(steps, start=1):
+            groups = groups_of(*answers)
+            _, metrics = step(live, reward, n, groups)
+            signals = CollapseSignals.measure(reward.score_groups(groups), groups)
+            assert CollapseSignals.from_metrics(signals.to_metrics()) == signals  # what metrics.jsonl keeps
+            logged.append((n, CollapseSignals.from_metrics(signals.to_metrics())))
+            live_alarms += [n] if metrics["guard/alarm"] else []
+    assert (
+        live_alarms and replay(apply_overrides(CollapseGuard.Config(), ["max_share_rise=0.1"]), logged) == live_alarms
+    )
