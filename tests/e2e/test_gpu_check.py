@@ -98,11 +98,13 @@ def test_ipc_bucket_arrives_bit_exact(report):
 def test_actor_sections_pass_with_the_actor_on_a_logical_gpu(report, tmp_path):
     # The device-strict shim tags the actor's tensors with cuda:0 and refuses a mix as CUDA does: a tensor the
     # GPU run would leave on the host (issue 24's defects 1 and 2) fails here. Reuses the first run's model folder.
+    # NOTE: not parity: its transformers reference loads through from_pretrained, whose meta-device buffers the
+    # strict shim turns into uninitialized host memory (the vision rope's inv_freq), so its figures are invalid.
     work = Path(report["sections"]["setup"]["figures"]["model_dir"]).parent
     strict = run_check(
-        tmp_path / "strict.json", "--device-strict", "--sections", "parity,grpo_step,offload", "--work", str(work)
+        tmp_path / "strict.json", "--device-strict", "--sections", "grpo_step,offload", "--work", str(work)
     )
     assert "device-strict" in strict["figures"]
-    assert set(strict["sections"]) == {"setup", "parity", "grpo_step", "offload"}
+    assert set(strict["sections"]) == {"setup", "grpo_step", "offload"}
     offload = strict["sections"]["offload"]["figures"]
     assert offload["freed_bytes"] == offload["allocated_drop_bytes"] > 0 and offload["weights_bit_exact"] is True
