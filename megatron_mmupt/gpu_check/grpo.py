@@ -68,7 +68,7 @@ def grpo_step(ctx: ActorContext, inputs: GrpoInputs) -> tuple[dict[str, float], 
         old = policy.logprobs(sequences, TEMPERATURE)
     with _timed(times, "ref_logprobs", workload):
         ref = reference.logprobs(sequences, TEMPERATURE)
-    old, ref = old.cpu(), ref.cpu()  # the trainer's driver holds them on the host, as the rewards
+    old, ref = old.cpu(), ref.cpu()  # host memory, where the actor returns them and the driver keeps the rewards
     mask = sequences.response_mask
     batch, _ = make_train_batch(
         rewards=inputs.rewards, group_ids=inputs.group_ids, response_mask=mask,
