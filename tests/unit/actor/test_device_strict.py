@@ -47,6 +47,11 @@ def test_moves_give_new_storages_and_keep_the_source(strict):
     assert cpu.to(gpu).is_cuda and gpu[1:].is_cuda and gpu.view(2, 2).is_cuda
 
 
+def test_meta_tensors_are_left_alone(strict):
+    assert torch.empty(2, device="meta").device.type == "meta"  # transformers builds models on meta first
+    assert torch.ones(2).to("meta").device.type == "meta"
+
+
 def test_indexing_and_copies_follow_cuda_rules(strict):
     gpu = torch.zeros(4, device="cuda")
     assert gpu[torch.tensor([0, 2])].is_cuda  # CPU indices are fine

@@ -39,15 +39,14 @@ class DeviceStrictMode(TorchFunctionMode):
         super().__init__()
         self.index = index  # torch.cuda.current_device()
 
-    def _logical(self, device: Any) -> int:
-        if isinstance(device, bool):
-            return CPU
-        if isinstance(device, int):
-            return device
+    def _logical(self, device: Any) -> int | None:
+        """The tag of a device argument; ``None`` for devices the shim leaves alone (``meta``)."""
+        if isinstance(device, int) and not isinstance(device, bool):
+            return device  # a CUDA ordinal
         device = torch.device(device) if isinstance(device, str) else device
         if device.type == "cuda":
             return self.index if device.index is None else device.index
-        return CPU
+        return CPU if device.type == "cpu" else None
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -65,6 +64,8 @@ class DeviceStrictMode(TorchFunctionMode):
         target = None
         if kwargs.get("device") is not None:
             target = self._logical(kwargs["device"])
+            if target is None:
+                return func(*args, **kwargs)  # meta tensors: untouched, untracked
             kwargs = {**kwargs, "device": torch.device("cpu")}
         if kwargs.get("pin_memory"):
             kwargs = {**kwargs, "pin_memory": False}  # a CPU-only build cannot pin
@@ -114,14 +115,16 @@ class DeviceStrictMode(TorchFunctionMode):
     def _to(self, func, args: tuple, kwargs: dict) -> Any:
         tensor, rest = args[0], list(args[1:])
         target = None
+        device = kwargs.get("device")
         if rest and isinstance(rest[0], (str, torch.device, int)) and not isinstance(rest[0], bool):
-            target, rest[0] = self._logical(rest[0]), torch.device("cpu")
+            device, rest[0] = rest[0], torch.device("cpu")
         elif rest and isinstance(rest[0], torch.Tensor):
-            other = tag_of(rest[0])
-            target = other if other is not None else None
-        if kwargs.get("device") is not None:
-            target = self._logical(kwargs["device"])
-            kwargs = {**kwargs, "device": torch.device("cpu")}
+            target = tag_of(rest[0])
+        if device is not None:
+            target = self._logical(device)
+            if target is None:
+                return func(*args, **kwargs)  # to("meta"): untouched, untracked
+            kwargs = {**kwargs, "device": torch.device("cpu")} if "device" in kwargs else kwargs
         if target is None:
             return self._generic(func, "to", (tensor, *rest), kwargs)
         return self._move(tensor, target, lambda: func(tensor, *rest, **kwargs))
