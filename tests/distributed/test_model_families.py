@@ -72,7 +72,7 @@ def _parity_worker(rank: int, world_size: int, model_dirs: dict[str, str], tp: i
 @pytest.mark.parametrize(("tp", "pp"), [(1, 1), (2, 1), (1, 2)], ids=["tp1", "tp2", "pp2"])
 def test_logits_match_transformers(model_dirs, tp, pp):
     dirs = {name: str(model_dirs[name]) for name in MODELS}
-    results = run_distributed(_parity_worker, tp * pp, dirs, tp, pp, timeout=400)
+    results = run_distributed(_parity_worker, tp * pp, dirs, tp, pp, timeout=400, device_strict=True)
     reporting = [r for r in results if r]
     assert len(reporting) == tp  # every TP rank of the last stage gathers the full vocabulary
     for differences in reporting:

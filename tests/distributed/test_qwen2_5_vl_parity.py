@@ -1,6 +1,7 @@
 """The Megatron Qwen2.5-VL, loaded through the bridge, against transformers: logits at TP=1, TP=2 and PP=2.
 
-Two gloo processes; the tiny demo model; fp32; eager attention on the transformers side.
+Two gloo processes, device-strict (a model or batch left off the device raises); the tiny demo model; fp32; eager
+attention on the transformers side.
 """
 
 import pytest
@@ -36,7 +37,7 @@ def _parity_worker(rank: int, world_size: int, model_dir: str, tp: int, pp: int)
 @pytest.mark.parametrize(("tp", "pp"), [(1, 1), (2, 1), (1, 2)], ids=["tp1", "tp2", "pp2"])
 def test_logits_match_transformers(tiny_model_dir, tp, pp):
     world = tp * pp
-    differences = run_distributed(_parity_worker, world, str(tiny_model_dir), tp, pp, timeout=240)
+    differences = run_distributed(_parity_worker, world, str(tiny_model_dir), tp, pp, timeout=240, device_strict=True)
     reported = [d for d in differences if d is not None]
     assert len(reported) == tp  # every TP rank of the last stage gathers the full vocabulary
     assert max(reported) <= TOLERANCE, f"max |logit difference| {max(reported):.2e} at tp={tp}, pp={pp}"

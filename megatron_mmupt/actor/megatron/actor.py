@@ -25,7 +25,7 @@ import torch.distributed as dist
 
 from megatron_mmupt.actor.config import ActorConfig, OptimizerConfig
 from megatron_mmupt.actor.megatron.distributed import ParallelGroups, local_device
-from megatron_mmupt.actor.megatron.model_provider import build_model, load_hf_config
+from megatron_mmupt.actor.megatron.model_provider import build_model, load_hf_config, move_to_device
 from megatron_mmupt.actor.megatron.offload import DeviceOffload, StateGroup
 from megatron_mmupt.actor.megatron.qwen2_5_vl import reduce_replicated_grads
 from megatron_mmupt.actor.megatron.specs import resolve_spec
@@ -62,7 +62,7 @@ class MegatronActor(Configurable):
         self._load(model)
         if config.freeze_vision and model.visual is not None:
             model.visual.requires_grad_(False)
-        model = _on_device(model, self.device)  # built and loaded in host memory (config_bridge)
+        model = move_to_device(model, self.device)  # built and loaded in host memory (config_bridge)
         if trainable:
             self.model, self.optimizer = _wrap(model, config, groups, self.dtype)
         else:
@@ -321,20 +321,6 @@ def _dtype(name: str) -> torch.dtype:
     if name == "auto":
         return torch.bfloat16 if torch.cuda.is_available() else torch.float32
     return {"fp32": torch.float32, "bf16": torch.bfloat16}[name]
-
-
-def _on_device(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
-    """Every parameter and buffer of ``model`` on ``device``, the rope frequencies too.
-
-    Megatron's ``MultimodalRotaryEmbedding`` keeps ``inv_freq`` as a plain attribute made on
-    ``torch.cuda.current_device()`` whatever ``use_cpu_initialization`` says, and ``Module.to`` skips it.
-    """
-    model.to(device)
-    for module in model.modules():
-        inv_freq = getattr(module, "inv_freq", None)
-        if isinstance(inv_freq, torch.Tensor) and "inv_freq" not in module._buffers:
-            module.inv_freq = inv_freq.to(device)
-    return model
 
 
 def _frozen(model: torch.nn.Module, dtype: torch.dtype) -> torch.nn.Module:

@@ -1,4 +1,5 @@
-"""Build the Megatron-Core Qwen2.5-VL (or Qwen2) for this rank's place in the parallel layout."""
+"""Build the Megatron-Core Qwen2.5-VL (or Qwen2) for this rank's place in the parallel layout, then move it to the
+rank's device (it is built in host memory: ``config_bridge`` sets ``use_cpu_initialization``)."""
 
 from __future__ import annotations
 
@@ -47,3 +48,17 @@ def build_model(
         pre_process=groups.is_first_stage,
         post_process=groups.is_last_stage,
     )
+
+
+def move_to_device(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """Every parameter and buffer of ``model`` on ``device``, the rope frequencies too.
+
+    Megatron's ``MultimodalRotaryEmbedding`` keeps ``inv_freq`` as a plain attribute made on
+    ``torch.cuda.current_device()`` whatever ``use_cpu_initialization`` says, and ``Module.to`` skips it.
+    """
+    model.to(device)
+    for module in model.modules():
+        inv_freq = getattr(module, "inv_freq", None)
+        if isinstance(inv_freq, torch.Tensor) and "inv_freq" not in module._buffers:
+            module.inv_freq = inv_freq.to(device)
+    return model

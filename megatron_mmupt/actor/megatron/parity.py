@@ -15,9 +15,9 @@ from typing import Any
 
 import torch
 
-from megatron_mmupt.actor.megatron.distributed import ParallelGroups
+from megatron_mmupt.actor.megatron.distributed import ParallelGroups, local_device
 from megatron_mmupt.actor.megatron.forward import forward_logits
-from megatron_mmupt.actor.megatron.model_provider import build_model, load_hf_config
+from megatron_mmupt.actor.megatron.model_provider import build_model, load_hf_config, move_to_device
 from megatron_mmupt.bridge.hf_checkpoint import HFCheckpoint
 from megatron_mmupt.bridge.importer import load_hf_weights
 from megatron_mmupt.models.families import family_of
@@ -55,7 +55,9 @@ def parity_batch(model_dir: str | Path) -> tuple[dict[str, Any], torch.Tensor]:
 def megatron_logits(
     model_dir: str | Path, parallel: ParallelConfig, groups: ParallelGroups, batch: dict[str, Any], spec: str = "local"
 ) -> torch.Tensor | None:
-    """``(B, S, V_padded)`` logits on the last pipeline stage (every TP rank), ``None`` elsewhere."""
+    """``(B, S, V_padded)`` logits in host memory on the last pipeline stage (every TP rank), ``None`` elsewhere.
+
+    The model and the batch run on this rank's device (``distributed.local_device``)."""
     hf_config = load_hf_config(model_dir)
     model = build_model(hf_config, parallel, groups, spec=spec).eval()
     num_layers = (
@@ -70,8 +72,11 @@ def megatron_logits(
         tp_size=groups.tp_size,
         layer_offset=groups.pp_rank * num_layers // groups.pp_size,
     )
-    outputs = forward_logits(model, [batch], groups)
-    return outputs[0] if outputs is not None else None
+    device = local_device()
+    model = move_to_device(model, device)
+    on_device = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+    outputs = forward_logits(model, [on_device], groups)
+    return outputs[0].cpu() if outputs is not None else None
 
 
 @torch.no_grad()
