@@ -121,30 +121,28 @@ def gspo_loss(
     cfg: PolicyLossConfig,
 ) -> PolicyLossTerms:
     """GSPO: the clipped surrogate on the sequence-level, length-normalized ratio (Zheng et al. 2025,
-    "Group Sequence Policy Optimization", eq. 5-7).
+    "Group Sequence Policy Optimization", eq. 5-7), in its per-token form GSPO-token (§4.3).
 
-    ``s_i = exp(mean_t (logp_it - old_logp_it))`` over the response tokens of sample i; sequence loss
-    ``max(-A_i s_i, -A_i clip(s_i, 1-eps_low, 1+eps_high))`` (dual-clipped for ``A_i < 0`` when configured,
-    an extension: the paper has no dual clip). The sequence loss is broadcast over the sample's tokens, so
-    ``seq-mean-token-mean`` aggregation gives the paper's ``1/G sum_i`` exactly. The paper's clip ranges are
-    much smaller than PPO's (3e-4 / 4e-4), because ``s_i`` is a geometric mean.
+    ``s_i = exp(mean_t (logp_it - old_logp_it))`` over the response tokens of sample i. Token t's term uses
+    ``s_it = sg[s_i] * pi(y_t) / sg[pi(y_t)]``: its value is ``s_i``, its gradient flows through token t's own
+    log-prob only. Per token ``l_it = max(-A_i s_it, -A_i clip(s_it, 1-eps_low, 1+eps_high))``. Without token
+    weights this equals the sequence loss broadcast over the tokens, values and gradients alike, for every
+    aggregation; with TIS weights ``w_t`` each token's own term is weighted (``w_t l_it``, as verl's
+    ``compute_policy_loss_gspo`` and Yao et al. 2025 do), where a broadcast sequence loss would give every token
+    its sequence's *mean* weight. ``seq-mean-token-mean`` aggregation gives the paper's ``1/G sum_i``. The
+    paper's clip ranges are much smaller than PPO's (3e-4 / 4e-4), because ``s_i`` is a geometric mean.
 
     Shapes: logprobs, old_logprobs ``# (N, T)``; advantages ``# (N,)``; response_mask ``# (N, T)`` bool
     -> :class:`PolicyLossTerms` of ``# (N, T)``. A fully masked sample has ``s_i = 1``.
     """
     token_log_ratio = torch.where(response_mask, logprobs - old_logprobs, 0.0)  # (N, T)
     num_tokens = response_mask.sum(dim=-1).clamp(min=1)  # (N,)
-    seq_log_ratio = (token_log_ratio.sum(dim=-1) / num_tokens).clamp(-LOG_RATIO_CLAMP, LOG_RATIO_CLAMP)
-    ratio = seq_log_ratio.exp()  # (N,)
-    loss, low, high, dual = clipped_surrogate(ratio, advantages, cfg)  # (N,) each
-    shape = response_mask.shape
-    return PolicyLossTerms(
-        loss.unsqueeze(-1).expand(shape),
-        ratio.detach().unsqueeze(-1).expand(shape),
-        low.unsqueeze(-1).expand(shape),
-        high.unsqueeze(-1).expand(shape),
-        dual.unsqueeze(-1).expand(shape),
-    )
+    seq_log_ratio = (token_log_ratio.sum(dim=-1) / num_tokens).detach()  # (N,)
+    # log s_it = sg[log s_i] + logp_t - sg[logp_t]: the value of log s_i, the gradient of logp_t alone.
+    log_ratio = seq_log_ratio.unsqueeze(-1) + (logprobs - logprobs.detach())  # (N, T)
+    ratio = log_ratio.clamp(-LOG_RATIO_CLAMP, LOG_RATIO_CLAMP).exp()
+    loss, low, high, dual = clipped_surrogate(ratio, advantages.unsqueeze(-1), cfg)  # (N, T) each
+    return PolicyLossTerms(loss, ratio.detach(), low, high, dual)
 
 
 def truncated_importance_weights(

@@ -230,3 +230,30 @@ def test_metrics_match_direct_counts():
     assert metrics["policy/advantage_min"].item() == pytest.approx(min(trained))
     assert metrics["policy/advantage_max"].item() == pytest.approx(max(trained))
     assert all(not v.requires_grad for v in metrics.values())
+
+
+def test_gspo_with_tis_weights_each_tokens_own_term():
+    # One sequence of two tokens, logp = old = 0 (s = 1, inside the clip), A = 1, rollout log-probs (-ln 2, ln 2):
+    # TIS weights w = (2, 0.5) under cap 3. seq-mean-token-mean, by hand: L = (w_1 (-s) + w_2 (-s)) / 2 = -1.25 and
+    # dL/dlogp_t = -w_t s / 2 = (-1.0, -0.25). A broadcast sequence loss gave both tokens the mean weight:
+    # -(w_1 + w_2) / 2 * ds/dlogp_t = -1.25 * 1/2 = -0.625 each.
+    lp = torch.zeros(1, 2, dtype=torch.float64, requires_grad=True)
+    batch = TrainBatch(
+        sample_ids=torch.arange(1),
+        group_ids=torch.zeros(1, dtype=torch.long),
+        rewards=torch.ones(1),
+        advantages=torch.ones(1, dtype=torch.float64),
+        response_mask=torch.ones(1, 2, dtype=torch.bool),
+        truncated=torch.zeros(1, dtype=torch.bool),
+        old_logprobs=torch.zeros(1, 2, dtype=torch.float64),
+        rollout_logprobs=torch.tensor([[-math.log(2.0), math.log(2.0)]], dtype=torch.float64),
+    )
+    cfg = AlgorithmConfig(
+        policy_loss=PolicyLossConfig(name="gspo", tis_cap=3.0),
+        kl=KLConfig(coef=0.0),
+        loss_aggregation="seq-mean-token-mean",
+    )
+    loss, _ = policy_objective(lp, batch, cfg)
+    loss.backward()
+    assert loss.item() == pytest.approx(-1.25)
+    torch.testing.assert_close(lp.grad, torch.tensor([[-1.0, -0.25]], dtype=torch.float64))
