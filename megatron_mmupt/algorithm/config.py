@@ -1,6 +1,7 @@
 """Typed configuration of the GRPO objective. Defaults are the MM-UPT reference recipe (EasyR1 fork):
 GRPO advantages (unbiased std, eps 1e-6), PPO clip 0.2/0.3 with dual-clip 3.0, k3 KL loss with coefficient
-0.01, token-mean aggregation, no entropy bonus, no filtering, no TIS.
+0.01, token-mean aggregation, no entropy bonus, no filtering, no TIS. GSPO has no dual clip unless
+``policy_loss.seq_clip_dual`` is set (the GSPO paper and verl have none).
 
 Overrides address the nested sections, e.g. ``algorithm.policy_loss.clip_high=0.28``,
 ``algorithm.advantage.estimator=rloo``, ``algorithm.kl.coef=0``. Registry names are validated here, at config
@@ -10,12 +11,13 @@ time, so a typo fails before any model is built, listing the valid names.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import Literal, get_args
 
 from megatron_mmupt.algorithm.advantage import ADVANTAGE_ESTIMATORS
 from megatron_mmupt.algorithm.aggregation import AGGREGATIONS
 from megatron_mmupt.algorithm.kl import KL_ESTIMATORS
-from megatron_mmupt.algorithm.losses import POLICY_LOSSES
+from megatron_mmupt.algorithm.losses import POLICY_LOSSES, SEQUENCE_RATIO_LOSSES
 from megatron_mmupt.algorithm.numerics import NonFinitePolicy
 from megatron_mmupt.config.configurable import ConfigError, ConfigNode, check_choice, check_positive, check_range
 
@@ -51,8 +53,13 @@ class PolicyLossConfig(ConfigNode):
     ``clip_low`` is DAPO's clip-higher (reference 0.3). GSPO's paper uses 3e-4 / 4e-4."""
 
     clip_dual: float | None = 3.0
-    """Dual-clip constant ``c > 1``: the loss of a negative advantage is bounded by ``-c A`` (reference 3.0);
-    ``None`` disables it."""
+    """Dual-clip constant ``c > 1`` of the token-level loss ``ppo_clip``: the loss of a negative advantage is
+    bounded by ``-c A`` (Ye et al. 2020; reference 3.0); ``None`` disables it. ``gspo`` does not read it (see
+    ``seq_clip_dual``), so a recipe's PPO dual clip does not follow an override to ``name=gspo``."""
+
+    seq_clip_dual: float | None = None
+    """Dual-clip constant ``c > 1`` of the sequence-level loss ``gspo``, applied to the sequence ratio. ``None``
+    (default): no dual clip, as in the GSPO paper (Zheng et al. 2025) and verl; a value opts in (an extension)."""
 
     tis_cap: float | None = None
     """Truncated importance sampling cap ``C``: multiply each token's loss by ``min(pi_train/pi_rollout, C)``
@@ -64,8 +71,16 @@ class PolicyLossConfig(ConfigNode):
         if self.clip_low >= 1.0:
             raise ConfigError(f"clip_low={self.clip_low!r} must be < 1 (the lower bound is 1 - clip_low > 0)")
         check_range("clip_high", self.clip_high, 0.0)
-        if self.clip_dual is not None and not self.clip_dual > 1.0:
-            raise ConfigError(f"clip_dual={self.clip_dual!r} must be > 1 (or None to disable dual-clip)")
+        for key in ("clip_dual", "seq_clip_dual"):
+            value = getattr(self, key)
+            if value is not None and not value > 1.0:
+                raise ConfigError(f"{key}={value!r} must be > 1 (or None to disable dual-clip)")
+        if self.seq_clip_dual is not None and self.name not in SEQUENCE_RATIO_LOSSES:
+            warnings.warn(
+                f"seq_clip_dual={self.seq_clip_dual} has no effect with name={self.name!r}; it applies to "
+                f"{', '.join(sorted(SEQUENCE_RATIO_LOSSES))} (token-level losses read clip_dual)",
+                stacklevel=2,
+            )
         if self.tis_cap is not None:
             check_positive("tis_cap", self.tis_cap)
 

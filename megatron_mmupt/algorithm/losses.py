@@ -58,17 +58,21 @@ class PolicyLoss(Protocol):
 
 POLICY_LOSSES: Registry[PolicyLoss] = Registry("policy loss", signature=PolicyLoss.__call__)
 register_policy_loss = POLICY_LOSSES.register
+SEQUENCE_RATIO_LOSSES: frozenset[str] = frozenset({"gspo"})
+"""Losses whose ratio is per sequence: they read ``cfg.seq_clip_dual``; the others read ``cfg.clip_dual``."""
 
 
 def clipped_surrogate(
-    ratio: torch.Tensor, advantages: torch.Tensor, cfg: PolicyLossConfig
+    ratio: torch.Tensor, advantages: torch.Tensor, cfg: PolicyLossConfig, clip_dual: float | None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Pessimistic clipped surrogate ``max(-A r, -A clip(r, 1 - eps_low, 1 + eps_high))``, dual-clipped.
 
     PPO clip (Schulman et al. 2017, eq. 7) with decoupled bounds ("clip-higher", DAPO, Yu et al. 2025, §3.1):
     raising ``eps_high`` lets low-probability tokens grow, against entropy collapse. Dual-clip (Ye et al. 2020,
     "Mastering Complex Control in MOBA Games with Deep RL", eq. 5) bounds the loss of negative advantages by
-    ``-c A`` so that one very large ratio cannot dominate the update; it never applies to ``A >= 0``.
+    ``-c A`` (``c = clip_dual``; ``None`` disables it) so that one very large ratio cannot dominate the update;
+    it never applies to ``A >= 0``. Each loss passes its own constant: ``cfg.clip_dual`` (token-level ``ppo_clip``)
+    or ``cfg.seq_clip_dual`` (sequence-level ``gspo``, off by default).
 
     Shapes: ``ratio`` and ``advantages`` broadcast together (``(N, T)`` with ``(N, 1)``, or ``(N,)`` with
     ``(N,)``). Returns ``(loss, clipped_low, clipped_high, clipped_dual)`` of the broadcast shape.
@@ -79,10 +83,10 @@ def clipped_surrogate(
     r = ratio.detach()
     clipped_low = negative & (r < low)
     clipped_high = (advantages > 0) & (r > high)
-    if cfg.clip_dual is None:
+    if clip_dual is None:
         clipped_dual = torch.zeros_like(clipped_low)
     else:
-        bound = -advantages * cfg.clip_dual
+        bound = -advantages * clip_dual
         clipped_dual = negative & (loss.detach() > bound)
         loss = torch.where(clipped_dual, bound.expand_as(loss), loss)
     return loss, clipped_low, clipped_high, clipped_dual
@@ -108,7 +112,7 @@ def ppo_clip_loss(
     """
     log_ratio = (logprobs - old_logprobs).clamp(-LOG_RATIO_CLAMP, LOG_RATIO_CLAMP)  # (N, T)
     ratio = log_ratio.exp()
-    loss, low, high, dual = clipped_surrogate(ratio, advantages.unsqueeze(-1), cfg)
+    loss, low, high, dual = clipped_surrogate(ratio, advantages.unsqueeze(-1), cfg, cfg.clip_dual)
     return PolicyLossTerms(loss, ratio.detach(), low, high, dual)
 
 
@@ -125,7 +129,9 @@ def gspo_loss(
 
     ``s_i = exp(mean_t (logp_it - old_logp_it))`` over the response tokens of sample i. Token t's term uses
     ``s_it = sg[s_i] * pi(y_t) / sg[pi(y_t)]``: its value is ``s_i``, its gradient flows through token t's own
-    log-prob only. Per token ``l_it = max(-A_i s_it, -A_i clip(s_it, 1-eps_low, 1+eps_high))``. Without token
+    log-prob only. Per token ``l_it = max(-A_i s_it, -A_i clip(s_it, 1-eps_low, 1+eps_high))``, dual-clipped for
+    ``A_i < 0`` only when ``cfg.seq_clip_dual`` is set (an opt-in extension: neither the paper nor verl's GSPO has
+    a dual clip; ``cfg.clip_dual``, the token-level constant, does not apply here). Without token
     weights this equals the sequence loss broadcast over the tokens, values and gradients alike, for every
     aggregation; with TIS weights ``w_t`` each token's own term is weighted (``w_t l_it``, as verl's
     ``compute_policy_loss_gspo`` and Yao et al. 2025 do), where a broadcast sequence loss would give every token
@@ -141,7 +147,7 @@ def gspo_loss(
     # log s_it = sg[log s_i] + logp_t - sg[logp_t]: the value of log s_i, the gradient of logp_t alone.
     log_ratio = seq_log_ratio.unsqueeze(-1) + (logprobs - logprobs.detach())  # (N, T)
     ratio = log_ratio.clamp(-LOG_RATIO_CLAMP, LOG_RATIO_CLAMP).exp()
-    loss, low, high, dual = clipped_surrogate(ratio, advantages.unsqueeze(-1), cfg)  # (N, T) each
+    loss, low, high, dual = clipped_surrogate(ratio, advantages.unsqueeze(-1), cfg, cfg.seq_clip_dual)  # (N, T)
     return PolicyLossTerms(loss, ratio.detach(), low, high, dual)
 
 

@@ -18,7 +18,14 @@ def test_defaults_are_the_mm_upt_reference_recipe():
     cfg = AlgorithmConfig()
     assert cfg.to_dict() == {
         "advantage": {"estimator": "grpo", "eps": 1e-6},
-        "policy_loss": {"name": "ppo_clip", "clip_low": 0.2, "clip_high": 0.3, "clip_dual": 3.0, "tis_cap": None},
+        "policy_loss": {
+            "name": "ppo_clip",
+            "clip_low": 0.2,
+            "clip_high": 0.3,
+            "clip_dual": 3.0,
+            "seq_clip_dual": None,
+            "tis_cap": None,
+        },
         "kl": {"estimator": "k3", "coef": 0.01},
         "entropy": {"coef": 0.0},
         "loss_aggregation": "token-mean",
@@ -56,6 +63,7 @@ def test_unknown_names_fail_listing_valid_ones(build, message, valid):
         (lambda: PolicyLossConfig(clip_low=-0.1), "clip_low=-0.1 is out of range"),
         (lambda: PolicyLossConfig(clip_high=-0.1), "clip_high=-0.1 is out of range"),
         (lambda: PolicyLossConfig(clip_dual=1.0), "clip_dual=1.0 must be > 1"),
+        (lambda: PolicyLossConfig(name="gspo", seq_clip_dual=0.5), "seq_clip_dual=0.5 must be > 1"),
         (lambda: PolicyLossConfig(tis_cap=0.0), "tis_cap=0.0 must be > 0"),
         (lambda: KLConfig(coef=-0.01), "coef=-0.01 is out of range"),
         (lambda: AdvantageConfig(eps=-1.0), "eps=-1.0 is out of range"),
@@ -96,3 +104,8 @@ def test_override_with_bad_registry_name_names_the_key():
 def test_json_round_trip():
     cfg = apply_overrides(AlgorithmConfig(), ["policy_loss.name=gspo", "kl.coef=0", "policy_loss.clip_dual=none"])
     assert config_from_dict(AlgorithmConfig, cfg.to_dict()) == cfg
+
+
+def test_seq_clip_dual_with_a_token_level_loss_warns_it_is_inert():
+    with pytest.warns(UserWarning, match=r"seq_clip_dual=3.0 has no effect with name='ppo_clip'; it applies to gspo"):
+        PolicyLossConfig(seq_clip_dual=3.0)

@@ -114,7 +114,7 @@ def direct_gspo(logprobs, old, adv, mask, low, high, dual):
 @pytest.mark.parametrize("clip", [(0.2, 0.3, 3.0), (3e-4, 4e-4, None)])
 def test_gspo_sequence_ratio_values_and_gradients(clip):
     low, high, dual = clip
-    cfg = PolicyLossConfig(name="gspo", clip_low=low, clip_high=high, clip_dual=dual)
+    cfg = PolicyLossConfig(name="gspo", clip_low=low, clip_high=high, seq_clip_dual=dual)
     logprobs, old, adv, mask = _inputs(seed=1)
     logprobs = old + (logprobs - old) * 0.3  # keep some sequence ratios inside the PPO clip range
     lp = logprobs.clone().requires_grad_()
@@ -144,3 +144,28 @@ def test_truncated_importance_weights():
     torch.testing.assert_close(weights, torch.tensor([[2.0, 1.0, math.exp(-1.0)]]))
     assert truncated.tolist() == [[True, False, False]]
     assert not weights.requires_grad
+
+
+@pytest.mark.parametrize(
+    ("name", "overrides", "expected"),
+    [
+        ("ppo_clip", {}, 3.0),  # the reference's dual clip: min(-A r, -c A) = min(4, 3)
+        ("gspo", {}, 4.0),  # GSPO: no dual clip by default, as in the paper and verl
+        ("gspo", {"clip_dual": 3.0}, 4.0),  # a recipe's PPO dual clip does not follow an override to gspo
+        ("gspo", {"seq_clip_dual": 3.0}, 3.0),  # opt-in
+    ],
+)
+def test_gspo_dual_clip_is_opt_in(name, overrides, expected):
+    # Two tokens, each at log-ratio ln 4: r_t = s = 4; A = -1; clip(4, 0.8, 1.3) = 1.3, so by hand
+    # max(-A r, -A clip(r)) = max(4, 1.3) = 4, and the dual clip bounds it at -c A = 3.
+    cfg = PolicyLossConfig(name=name, **overrides)
+    lp = torch.full((1, 2), math.log(4.0), dtype=torch.float64)
+    terms = POLICY_LOSSES.get(name)(
+        lp,
+        torch.zeros(1, 2, dtype=torch.float64),
+        torch.tensor([-1.0], dtype=torch.float64),
+        torch.ones(1, 2, dtype=torch.bool),
+        cfg,
+    )
+    torch.testing.assert_close(terms.loss, torch.full((1, 2), expected, dtype=torch.float64))
+    assert terms.clipped_dual.all() == (expected == 3.0)
