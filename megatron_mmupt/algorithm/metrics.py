@@ -35,11 +35,15 @@ def masked_max(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 def policy_metrics(
     terms: PolicyLossTerms, logprobs: torch.Tensor, old_logprobs: torch.Tensor, mask: torch.Tensor
 ) -> Metrics:
-    """Clip fractions, ratio mean/max and approx KL(pi_old || pi_theta) (k3, Schulman 2020) over masked tokens.
+    """Clip fractions, ratio mean/max and two estimates of KL(pi_old || pi_theta) over masked tokens.
 
     Shapes: terms of ``# (N, T)``, logprobs and old_logprobs ``# (N, T)``, mask ``# (N, T)`` bool.
     ``clip_frac_low`` / ``clip_frac_high``: fraction of tokens whose gradient the lower / upper PPO clip removed;
-    ``clip_frac_dual``: fraction bounded by the dual clip.
+    ``clip_frac_dual``: fraction bounded by the dual clip. With ``r_t = pi_theta / pi_old`` (Schulman 2020):
+
+    * ``policy/approx_kl``: k3, ``mean(r_t - log r_t - 1)``, >= 0 per token, low variance;
+    * ``policy/ppo_kl``: k1, ``mean(old_logp_t - logp_t)``, verl's ``actor/ppo_kl`` (and its "approx_kl"), which can
+      be negative. Both are unbiased for the same KL, but they differ on every batch; compare like with like.
     """
     return {
         "policy/clip_frac_low": masked_mean(terms.clipped_low.float(), mask),
@@ -49,6 +53,7 @@ def policy_metrics(
         "policy/ratio_max": masked_max(terms.ratio, mask),
         # Tokens were sampled from pi_old, so k3 with r = pi_theta / pi_old estimates KL(pi_old || pi_theta).
         "policy/approx_kl": masked_mean(k3_kl(old_logprobs.detach(), logprobs.detach()), mask),
+        "policy/ppo_kl": masked_mean(old_logprobs - logprobs, mask),  # k1, as verl's ppo_kl
     }
 
 

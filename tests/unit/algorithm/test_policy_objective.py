@@ -257,3 +257,21 @@ def test_gspo_with_tis_weights_each_tokens_own_term():
     loss.backward()
     assert loss.item() == pytest.approx(-1.25)
     torch.testing.assert_close(lp.grad, torch.tensor([[-1.0, -0.25]], dtype=torch.float64))
+
+
+def test_approx_kl_is_k3_and_ppo_kl_is_verls_k1():
+    # Two tokens with logp - old = (ln 2, 0), r = (2, 1). By hand: k3 = mean(r - ln r - 1) = (1 - ln 2) / 2
+    # = 0.153426; verl's k1 ppo_kl = mean(old - logp) = -ln 2 / 2 = -0.346574.
+    batch = TrainBatch(
+        sample_ids=torch.arange(1),
+        group_ids=torch.zeros(1, dtype=torch.long),
+        rewards=torch.ones(1),
+        advantages=torch.ones(1, dtype=torch.float64),
+        response_mask=torch.ones(1, 2, dtype=torch.bool),
+        truncated=torch.zeros(1, dtype=torch.bool),
+        old_logprobs=torch.zeros(1, 2, dtype=torch.float64),
+    )
+    logprobs = torch.tensor([[math.log(2.0), 0.0]], dtype=torch.float64)
+    _, metrics = policy_objective(logprobs, batch, AlgorithmConfig(kl=KLConfig(coef=0.0)))
+    assert metrics["policy/approx_kl"].item() == pytest.approx(0.1534264097, rel=1e-9)
+    assert metrics["policy/ppo_kl"].item() == pytest.approx(-0.3465735903, rel=1e-9)
