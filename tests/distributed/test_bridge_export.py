@@ -3,7 +3,8 @@
 One spawn of 2 gloo processes does everything (each spawn costs ~10 s of imports): the tiny untied model at
 TP=2 and at PP=2, each with both receiver modes and three bucket sizes (one tensor per bucket, a medium size,
 larger than the model); the tied variant at PP=2 (the last stage's output-layer copy must not be exported);
-and a rank holding a parameter its TP peer lacks, which must raise on both ranks instead of hanging.
+and a rank holding a parameter its TP peer lacks, which must raise on both ranks instead of hanging. Device-strict:
+the model sits on the rank's device, so the export's gathers see device tensors, as in training.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ LAYOUTS = {"tp2": (2, 1), "pp2": (1, 2)}
 
 
 def _load(model_dir: str, groups, parallel):
-    from megatron_mmupt.actor.megatron.model_provider import build_model, load_hf_config
+    from megatron_mmupt.actor.megatron.distributed import local_device
+    from megatron_mmupt.actor.megatron.model_provider import build_model, load_hf_config, move_to_device
     from megatron_mmupt.bridge.exporter import layer_offset
     from megatron_mmupt.bridge.hf_checkpoint import HFCheckpoint
     from megatron_mmupt.bridge.importer import load_hf_weights
@@ -43,12 +45,12 @@ def _load(model_dir: str, groups, parallel):
         tp_size=groups.tp_size,
         layer_offset=layer_offset(model),
     )
-    return model, hf_config
+    return move_to_device(model, local_device()), hf_config  # the export reads the weights where training has them
 
 
 def _summary(buckets: list, reference) -> dict:
     """Names in order, bytes per bucket, tensors per bucket, and names whose values differ from the checkpoint."""
-    flat = [pair for bucket in buckets for pair in bucket]
+    flat = [(name, tensor.cpu()) for bucket in buckets for name, tensor in bucket]
     return {
         "names": [name for name, _ in flat],
         "bucket_bytes": [sum(t.numel() * t.element_size() for _, t in b) for b in buckets],
@@ -104,7 +106,7 @@ def tied_model_dir(demo_dir, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def exported(tiny_model_dir, tied_model_dir):
-    return run_distributed(_export_worker, 2, str(tiny_model_dir), str(tied_model_dir), timeout=240)
+    return run_distributed(_export_worker, 2, str(tiny_model_dir), str(tied_model_dir), timeout=240, device_strict=True)
 
 
 def _reference_names(model_dir: Path) -> set[str]:
