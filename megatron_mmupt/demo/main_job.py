@@ -40,6 +40,9 @@ EVAL_NOISE_SEEDS = (1, 2)
 
 
 def run_main_job(out: Path, *, seeds: list[int], overrides: list[str]) -> dict:
+    import datasets
+
+    datasets.disable_progress_bars()  # a "Generating train split" bar per dataset load, between the stage lines
     base_config = resolve_run_config("demo", overrides)
     prepare_output(out, keep_runs=True)
     ensure_demo_data(base_config)
@@ -50,13 +53,12 @@ def run_main_job(out: Path, *, seeds: list[int], overrides: list[str]) -> dict:
             out / "base.json", key, lambda: evaluate_model(base_config, base_config.actor.model, "base model")
         )
         noise = cached(out / "eval_noise.json", key, lambda: evaluation_spread(overrides, before))
-        runs = []
-        for seed in seeds:
-            for name, mode in ARMS.items():
-                config = run_config(overrides, out / f"{name}-seed{seed}", seed=seed, mode=mode)
-                runs.append(train_or_reuse(config, name, seed))
-                summary = curves_summary(before, runs, base_config, noise)
-                write_summary(out, summary, format_curves(summary), plot=plot_curves)
+        runs, todo = [], [(seed, name, mode) for seed in seeds for name, mode in ARMS.items()]
+        for index, (seed, name, mode) in enumerate(todo, start=1):
+            config = run_config(overrides, out / f"{name}-seed{seed}", seed=seed, mode=mode)
+            runs.append(train_or_reuse(config, name, seed))
+            summary = curves_summary(before, runs, base_config, noise)  # written after every run: kept if cut short
+            write_summary(out, summary, format_curves(summary), plot=plot_curves, echo=index == len(todo))
     return summary
 
 
@@ -95,12 +97,13 @@ def cached(path: Path, key: dict, compute) -> dict:
     return value
 
 
-def write_summary(out: Path, summary: dict, table: str, plot=plot_summary) -> None:
+def write_summary(out: Path, summary: dict, table: str, plot=plot_summary, echo: bool = True) -> None:
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     atomic_write_text(out / "summary.md", table + "\n")
     plot(summary, out / "summary.png")
-    print(table)
-    print(f"\nwrote {out / 'summary.json'}, {out / 'summary.md'}, {out / 'summary.png'}")
+    if echo:  # the table once, at the end; before, one line per update
+        print(table)
+    print(f"\n{'wrote' if echo else 'updated'} {out / 'summary.json'}, {out / 'summary.md'}, {out / 'summary.png'}")
 
 
 def run_config(overrides: list[str], output_dir: Path, *, seed: int, mode: str) -> RunConfig:

@@ -4,7 +4,8 @@ A newcomer's console should show the progress bar, the stage lines and the resul
 fallback notices from every Ray worker. Each entry below names the exact message (a regex matched at its start)
 and the module that warns, and says why it is harmless; anything else, from these modules or from ours, still
 shows. Installed by the CLI (the driver) and, through Ray's ``worker_process_setup_hook``
-(``parallel/cluster.py``), by every Ray worker before it imports anything of ours.
+(``parallel/cluster.py``), by every Ray worker before it imports anything of ours (``install_in_worker``, which
+also turns off transformers' weight-loading bar there).
 
     install()     # idempotent (``warnings.filterwarnings`` replaces an equal filter); never a blanket "ignore"
 """
@@ -26,8 +27,8 @@ class KnownWarning:
     """Why it is harmless (documentation; shown by ``describe``)."""
 
 
-RAY_WORKER_SETUP_HOOK = "megatron_mmupt.utils.known_warnings.install"
-"""Ray's ``runtime_env["worker_process_setup_hook"]``: every worker installs the filters when it starts."""
+RAY_WORKER_SETUP_HOOK = "megatron_mmupt.utils.known_warnings.install_in_worker"
+"""Ray's ``runtime_env["worker_process_setup_hook"]``: every worker runs ``install_in_worker`` when it starts."""
 
 _MEGATRON = r"megatron\.core(\..*)?|megatron_fsdp(\..*)?|.*\.megatron_fsdp\..*"
 
@@ -51,6 +52,17 @@ def install() -> None:
     """Add one ``ignore`` filter per known warning (message and module); calling it again adds nothing."""
     for known in KNOWN_WARNINGS:
         warnings.filterwarnings("ignore", message=known.message, category=known.category, module=known.module)
+
+
+def install_in_worker() -> None:
+    """``install``, and no weight-loading bar from transformers: each actor and engine start would print one
+    into the driver's console, between the lines of its progress bar. Hub downloads keep theirs."""
+    install()
+    try:
+        from transformers.utils import logging as transformers_logging
+    except ImportError:  # a worker without transformers has no such bar
+        return
+    transformers_logging.disable_progress_bar()
 
 
 def describe() -> str:

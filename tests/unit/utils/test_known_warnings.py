@@ -4,7 +4,7 @@ import warnings
 
 import pytest
 
-from megatron_mmupt.utils.known_warnings import KNOWN_WARNINGS, RAY_WORKER_SETUP_HOOK, install
+from megatron_mmupt.utils.known_warnings import KNOWN_WARNINGS, RAY_WORKER_SETUP_HOOK, install, install_in_worker
 
 
 def emitted(message: str, module: str) -> bool:
@@ -49,4 +49,15 @@ def test_install_adds_one_filter_per_known_warning():
         assert len(warnings.filters) == len(KNOWN_WARNINGS)
         assert all(f[0] == "ignore" and f[1] is not None and f[3] is not None for f in warnings.filters)
     module, _, name = RAY_WORKER_SETUP_HOOK.rpartition(".")
-    assert getattr(__import__(module, fromlist=[name]), name) is install
+    assert getattr(__import__(module, fromlist=[name]), name) is install_in_worker
+
+
+def test_a_worker_also_hides_the_weight_loading_bar():
+    from transformers.utils import logging as transformers_logging
+
+    with warnings.catch_warnings():
+        try:
+            install_in_worker()
+            assert not transformers_logging.is_progress_bar_enabled()
+        finally:
+            transformers_logging.enable_progress_bar()
