@@ -10,7 +10,8 @@ A user of label-free training has no labels to see it go wrong, so the guard wat
 1. Each signal is smoothed over the steps (an exponential moving average, ``smoothing`` the newest step's weight);
    the mean of the first ``baseline_steps`` steps is the run's baseline.
 2. A signal **alarms** when its smoothed value crosses its threshold: absolute ones (``max_majority_share``,
-   ``min_answer_entropy``, ``min_distinct_answers``, ``max_unanimous_rate``) from the first step, relative ones
+   ``min_answer_entropy``, ``min_distinct_answers``, ``max_unanimous_rate``, ``max_reference_kl``: the policy's
+   drift from the reference, which a run that holds keeps small) from the first step, relative ones
    (``max_share_rise`` over the baseline share, ``min_entropy_ratio`` of the token entropy to its baseline) once
    the baseline is complete. ``None`` turns a threshold off.
 3. On an alarmed step the guard acts on this step's batch (``action``): ``warn`` only warns; ``skip`` drops the
@@ -42,7 +43,7 @@ from megatron_mmupt.trainer.collapse_signals import CollapseSignals
 
 GuardAction = Literal["warn", "skip", "scale", "stop"]
 
-SIGNALS = ("majority_share", "answer_entropy", "distinct_answers", "unanimous_rate", "token_entropy")
+SIGNALS = ("majority_share", "answer_entropy", "distinct_answers", "unanimous_rate", "token_entropy", "reference_kl")
 
 # (threshold field, signal it reads, True when the alarm is "above the threshold")
 THRESHOLDS: tuple[tuple[str, str, bool], ...] = (
@@ -52,6 +53,7 @@ THRESHOLDS: tuple[tuple[str, str, bool], ...] = (
     ("min_distinct_answers", "distinct_answers", False),
     ("max_unanimous_rate", "unanimous_rate", True),
     ("min_entropy_ratio", "entropy_ratio", False),
+    ("max_reference_kl", "reference_kl", True),
 )
 
 
@@ -77,6 +79,8 @@ class CollapseGuard(Configurable):
         """Alarm when the smoothed share of unanimous groups exceeds this."""
         min_entropy_ratio: float | None = 0.5
         """Alarm when the smoothed token entropy falls below this fraction of its baseline."""
+        max_reference_kl: float | None = None
+        """Alarm when the smoothed KL of the policy to the reference (k3, sampled tokens) exceeds this."""
         baseline_steps: int = 3
         """Steps whose mean signals are the baseline of the relative thresholds."""
         smoothing: float = 0.3
@@ -93,7 +97,7 @@ class CollapseGuard(Configurable):
             for name in ("max_majority_share", "max_unanimous_rate", "min_entropy_ratio"):
                 if getattr(self, name) is not None:
                     check_range(name, getattr(self, name), 0.0, 1.0)
-            for name in ("max_share_rise", "min_answer_entropy", "min_distinct_answers"):
+            for name in ("max_share_rise", "min_answer_entropy", "min_distinct_answers", "max_reference_kl"):
                 if getattr(self, name) is not None:
                     check_range(name, getattr(self, name), 0.0)
             check_positive("baseline_steps", self.baseline_steps)
@@ -130,7 +134,7 @@ class CollapseGuard(Configurable):
         self, step: int, batch: TrainBatch, rewards: RewardBatch, groups: Sequence[RolloutGroup]
     ) -> tuple[TrainBatch, dict[str, float]]:
         """Observe this step's signals, decide, and return the batch to train on with the ``guard/*`` metrics."""
-        signals = CollapseSignals.measure(rewards, groups)
+        signals = CollapseSignals.measure(rewards, groups, batch)
         values = self.observe(signals)
         alarms = self.alarms(values)
         self.alarmed_in_a_row = self.alarmed_in_a_row + 1 if any(alarms.values()) else 0
@@ -139,6 +143,8 @@ class CollapseGuard(Configurable):
         metrics = {f"guard/{k}": v for k, v in values.items()}
         if signals.token_entropy is not None:
             metrics["entropy/sampled_tokens"] = signals.token_entropy  # this step's, unsmoothed
+        if signals.reference_kl is not None:
+            metrics["kl/reference"] = signals.reference_kl  # this step's, before its update
         metrics |= {f"guard/alarm_{name}": float(on) for name, on in alarms.items()}
         metrics |= {
             "guard/alarm": float(any(alarms.values())),

@@ -1,5 +1,6 @@
 """The collapse signals and the guard's decisions on hand-made steps (real reward stage, real TrainBatch)."""
 
+import dataclasses
 import math
 
 import pytest
@@ -173,3 +174,17 @@ def test_replaying_logged_signals_decides_as_the_run_did(reward):
     assert (
         live_alarms and replay(apply_overrides(CollapseGuard.Config(), ["max_share_rise=0.1"]), logged) == live_alarms
     )
+
+
+def test_the_reference_kl_is_the_k3_of_the_sampled_tokens_and_can_alarm(reward):
+    groups = groups_of(*MIXED)
+    batch = train_batch(groups)
+    old = torch.full((batch.sample_ids.numel(), 2), -1.0)
+    batch = dataclasses.replace(batch, old_logprobs=old, ref_logprobs=old - 0.5)  # log r = -0.5 on every token
+    signals = CollapseSignals.measure(reward.score_groups(groups), groups, batch)
+    assert signals.reference_kl == pytest.approx(math.exp(-0.5) + 0.5 - 1)
+    assert CollapseSignals.measure(reward.score_groups(groups), groups).reference_kl is None  # no reference
+    g = guard("max_reference_kl=0.1", "smoothing=1.0")
+    with pytest.warns(CollapseWarning, match=r"reference_kl=0\.107 \(max_reference_kl=0\.1\)"):
+        _, metrics = g.step(1, batch, reward.score_groups(groups), groups)
+    assert metrics["guard/alarm_max_reference_kl"] == 1.0 and metrics["kl/reference"] == pytest.approx(0.1065, 1e-3)
