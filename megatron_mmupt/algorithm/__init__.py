@@ -2,7 +2,7 @@
 
 Data flow: rewards + group ids -> :func:`make_train_batch` -> :class:`TrainBatch`; the actor computes
 ``token_logprobs_and_entropy`` of its logits and calls :func:`policy_objective` per micro-batch with the global
-:class:`LossNormalizer`. Estimators, losses, KL estimators and aggregations are registries (``register_*``).
+:class:`LossNormalizer`. Estimators, losses, importance weightings, KL estimators and aggregations are registries (``register_*``).
 """
 
 from megatron_mmupt.algorithm.advantage import ADVANTAGE_ESTIMATORS, group_stats, register_advantage
@@ -14,9 +14,11 @@ from megatron_mmupt.algorithm.config import (
     EntropyConfig,
     FilterConfig,
     KLConfig,
+    OffPolicyConfig,
     PolicyLossConfig,
 )
 from megatron_mmupt.algorithm.filters import apply_filters
+from megatron_mmupt.algorithm.importance import IMPORTANCE_WEIGHTINGS, ImportanceWeights, register_importance_weighting
 from megatron_mmupt.algorithm.kl import KL_ESTIMATORS, register_kl
 from megatron_mmupt.algorithm.logprobs import token_logprobs_and_entropy
 from megatron_mmupt.algorithm.losses import POLICY_LOSSES, PolicyLossTerms, register_policy_loss
@@ -26,14 +28,17 @@ from megatron_mmupt.algorithm.types import LossNormalizer, TrainBatch
 __all__ = [
     "ADVANTAGE_ESTIMATORS",
     "AGGREGATIONS",
+    "IMPORTANCE_WEIGHTINGS",
     "KL_ESTIMATORS",
     "POLICY_LOSSES",
     "AdvantageConfig",
     "AlgorithmConfig",
     "EntropyConfig",
     "FilterConfig",
+    "ImportanceWeights",
     "KLConfig",
     "LossNormalizer",
+    "OffPolicyConfig",
     "PolicyLossConfig",
     "PolicyLossTerms",
     "TrainBatch",
@@ -43,6 +48,7 @@ __all__ = [
     "policy_objective",
     "register_advantage",
     "register_aggregation",
+    "register_importance_weighting",
     "register_kl",
     "register_policy_loss",
     "token_logprobs_and_entropy",

@@ -30,13 +30,14 @@ def make_train_batch(
     old_logprobs: torch.Tensor | None = None,
     ref_logprobs: torch.Tensor | None = None,
     rollout_logprobs: torch.Tensor | None = None,
+    version_lag: torch.Tensor | None = None,
 ) -> tuple[TrainBatch, Metrics]:
     """Compute advantages and apply the filters of ``cfg``; return the batch to train on and its metrics.
 
     Args (shapes):
         rewards ``# (N,)`` float; group_ids ``# (N,)`` long (any values, any order); response_mask ``# (N, T)``
         bool; truncated ``# (N,)`` bool; sample_ids ``# (N,)`` long (default ``arange(N)``); the optional
-        log-probs ``# (N, T)``.
+        log-probs ``# (N, T)``; version_lag ``# (N,)`` long (default: 0 for every row, see :class:`TrainBatch`).
 
     Order: (1) samples with a non-finite reward are removed (``on_nonfinite=drop``, counted in
     ``nonfinite/rewards``) or raise (``raise``), so they never enter a group's statistics; (2) the registered
@@ -55,6 +56,7 @@ def make_train_batch(
         old_logprobs=old_logprobs,
         ref_logprobs=ref_logprobs,
         rollout_logprobs=rollout_logprobs,
+        version_lag=version_lag,
     )
     _, finite, num_bad = guard_finite("rewards", rewards, torch.ones_like(truncated), cfg.on_nonfinite)
     batch = batch.select(finite)

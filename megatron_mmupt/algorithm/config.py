@@ -1,6 +1,6 @@
 """Typed configuration of the GRPO objective. Defaults are the MM-UPT reference recipe (EasyR1 fork):
 GRPO advantages (unbiased std, eps 1e-6), PPO clip 0.2/0.3 with dual-clip 3.0, k3 KL loss with coefficient
-0.01, token-mean aggregation, no entropy bonus, no filtering, no TIS. GSPO has no dual clip unless
+0.01, token-mean aggregation, no entropy bonus, no filtering, no importance weighting. GSPO has no dual clip unless
 ``policy_loss.seq_clip_dual`` is set (the GSPO paper and verl have none).
 
 Overrides address the nested sections, e.g. ``algorithm.policy_loss.clip_high=0.28``,
@@ -16,10 +16,11 @@ from typing import Literal, get_args
 
 from megatron_mmupt.algorithm.advantage import ADVANTAGE_ESTIMATORS
 from megatron_mmupt.algorithm.aggregation import AGGREGATIONS
+from megatron_mmupt.algorithm.importance import IMPORTANCE_WEIGHTINGS
 from megatron_mmupt.algorithm.kl import KL_ESTIMATORS
 from megatron_mmupt.algorithm.losses import POLICY_LOSSES, SEQUENCE_RATIO_LOSSES
 from megatron_mmupt.algorithm.numerics import NonFinitePolicy
-from megatron_mmupt.config.configurable import ConfigError, ConfigNode, check_choice, check_positive, check_range
+from megatron_mmupt.config.configurable import ConfigError, ConfigNode, check_choice, check_range
 
 
 @dataclasses.dataclass(kw_only=True, slots=True)
@@ -61,10 +62,6 @@ class PolicyLossConfig(ConfigNode):
     """Dual-clip constant ``c > 1`` of the sequence-level loss ``gspo``, applied to the sequence ratio. ``None``
     (default): no dual clip, as in the GSPO paper (Zheng et al. 2025) and verl; a value opts in (an extension)."""
 
-    tis_cap: float | None = None
-    """Truncated importance sampling cap ``C``: multiply each token's loss by ``min(pi_train/pi_rollout, C)``
-    (Yao et al. 2025 use 2.0). Needs rollout log-probs in the batch. ``None`` disables TIS (the reference has none)."""
-
     def __post_init__(self) -> None:
         check_choice("name", self.name, POLICY_LOSSES.names())
         check_range("clip_low", self.clip_low, 0.0, 1.0)
@@ -81,8 +78,30 @@ class PolicyLossConfig(ConfigNode):
                 f"{', '.join(sorted(SEQUENCE_RATIO_LOSSES))} (token-level losses read clip_dual)",
                 stacklevel=2,
             )
-        if self.tis_cap is not None:
-            check_positive("tis_cap", self.tis_cap)
+
+
+@dataclasses.dataclass(kw_only=True, slots=True)
+class OffPolicyConfig(ConfigNode):
+    """Importance weights from the behaviour policy (the rollout engine's log-probs) to the proximal policy (the
+    trainer's recomputed old log-probs), multiplied into each token's policy loss
+    (:mod:`megatron_mmupt.algorithm.importance`). With ``policy_loss.name=ppo_clip`` and ``weighting=decoupled``
+    this is AReaL's decoupled PPO loss (Fu et al. 2025)."""
+
+    weighting: str | None = None
+    """Registered importance weighting: ``tis`` (token-level truncation ``min(rho_t, cap)``, Yao et al. 2025),
+    ``decoupled`` (token-level ``rho_t``, vetoed to 0 above ``cap``, AReaL), ``seq_mis`` (sequence-level
+    ``rho_i = prod_t rho_t``, vetoed to 0 above ``cap``, Liu et al. 2025). ``None`` (reference): no correction.
+    Any weighting needs the rollout log-probs in the batch, and corrects nothing unless the old log-probs are
+    recomputed (``trainer.old_logprobs=recompute``)."""
+
+    cap: float = 2.0
+    """``C >= 1``: the truncation cap of ``tis`` and the veto threshold of ``decoupled`` and ``seq_mis`` (2 in
+    the TIS and MIS write-ups; AReaL's examples use 5 for stale data)."""
+
+    def __post_init__(self) -> None:
+        if self.weighting is not None:
+            check_choice("weighting", self.weighting, IMPORTANCE_WEIGHTINGS.names())
+        check_range("cap", self.cap, 1.0)
 
 
 @dataclasses.dataclass(kw_only=True, slots=True)
@@ -134,13 +153,17 @@ class FilterConfig(ConfigNode):
 
 @dataclasses.dataclass(kw_only=True, slots=True)
 class AlgorithmConfig(ConfigNode):
-    """The GRPO objective of MM-UPT: advantages, policy loss, KL, entropy, aggregation, filters, numerics."""
+    """The GRPO objective of MM-UPT: advantages, policy loss, off-policy weights, KL, entropy, aggregation,
+    filters, numerics."""
 
     advantage: AdvantageConfig = dataclasses.field(default_factory=AdvantageConfig)
     """Advantage estimator and its parameters."""
 
     policy_loss: PolicyLossConfig = dataclasses.field(default_factory=PolicyLossConfig)
-    """Policy loss, clip ranges and TIS."""
+    """Policy loss and its clip ranges."""
+
+    off_policy: OffPolicyConfig = dataclasses.field(default_factory=OffPolicyConfig)
+    """Importance weighting of off-policy (behaviour -> proximal) tokens: TIS, decoupled PPO, Seq-MIS."""
 
     kl: KLConfig = dataclasses.field(default_factory=KLConfig)
     """KL-to-reference loss term."""

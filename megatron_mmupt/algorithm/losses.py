@@ -1,10 +1,10 @@
-"""Policy-gradient surrogate losses, registered by name, and truncated importance sampling (TIS).
+"""Policy-gradient surrogate losses, registered by name.
 
 Every policy loss takes ``(logprobs, old_logprobs, advantages, response_mask, cfg)`` and returns
 :class:`PolicyLossTerms`: a per-token loss ``# (N, T)`` (to be aggregated by
 :mod:`megatron_mmupt.algorithm.aggregation`) plus the detached ratio and clip indicators the metrics need.
 Per-token losses (not scalars) are returned so that aggregation, TIS and the global micro-batch normalizer are
-applied once, identically, for every loss.
+applied once, identically, for every loss (importance weights: :mod:`.importance`).
 
 Inputs must be finite at every position (padding included): the objective zeroes positions outside the mask
 before calling, because ``exp`` of padding garbage would otherwise put ``0 * inf`` into the backward pass.
@@ -12,7 +12,6 @@ before calling, because ``exp`` of padding garbage would otherwise put ``0 * inf
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import torch
@@ -149,19 +148,3 @@ def gspo_loss(
     ratio = log_ratio.clamp(-LOG_RATIO_CLAMP, LOG_RATIO_CLAMP).exp()
     loss, low, high, dual = clipped_surrogate(ratio, advantages.unsqueeze(-1), cfg, cfg.seq_clip_dual)  # (N, T)
     return PolicyLossTerms(loss, ratio.detach(), low, high, dual)
-
-
-def truncated_importance_weights(
-    old_logprobs: torch.Tensor, rollout_logprobs: torch.Tensor, cap: float
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Truncated importance sampling weights ``w_t = min(pi_train(y_t) / pi_rollout(y_t), C)`` (detached).
-
-    Corrects the mismatch between the rollout engine's sampling distribution (SGLang kernels, bf16) and the
-    trainer's: the policy-gradient loss of each token is multiplied by ``w_t`` (Yao et al. 2025, "Your Efficient
-    RL Framework Secretly Brings You Off-Policy RL Training", the TIS estimator; their C = 2).
-
-    Shapes: old_logprobs, rollout_logprobs ``# (N, T)`` -> ``(weights # (N, T), truncated # (N, T) bool)``.
-    """
-    log_w = (old_logprobs - rollout_logprobs).detach()  # (N, T)
-    log_cap = math.log(cap)
-    return log_w.clamp(max=log_cap).exp(), log_w > log_cap

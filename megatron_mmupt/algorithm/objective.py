@@ -1,10 +1,11 @@
-"""The GRPO objective of one micro-batch: policy loss (+ TIS) + KL penalty - entropy bonus, aggregated.
+"""The GRPO objective of one micro-batch: policy loss (x importance weights) + KL penalty - entropy bonus.
 
     loss = agg(w * l_pg) + kl.coef * agg(kl(logp, ref_logp)) - entropy.coef * agg(H)
 
-with ``l_pg`` the registered per-token policy loss, ``w`` the optional TIS weights, ``agg`` the registered
-aggregation and its *global* :class:`LossNormalizer`, so that the losses of the micro-batches of one global
-batch add up to the full-batch loss (values and gradients). This is GRPO's objective (Shao et al. 2024, eq. 3)
+with ``l_pg`` the registered per-token policy loss (clipped around the proximal policy ``old_logprobs``), ``w``
+the registered importance weighting of ``algorithm.off_policy`` (behaviour ``rollout_logprobs`` -> proximal,
+:mod:`.importance`; 1 when none is set), ``agg`` the registered aggregation and its *global*
+:class:`LossNormalizer`, so that the losses of the micro-batches of one global batch add up to the full-batch loss (values and gradients). This is GRPO's objective (Shao et al. 2024, eq. 3)
 with the KL moved out of the clipped term as GRPO does, DAPO's clip-higher and token-level mean
 (Yu et al. 2025) and dual-clip (Ye et al. 2020) by default.
 """
@@ -17,9 +18,10 @@ import torch
 
 from megatron_mmupt.algorithm.aggregation import AGGREGATIONS
 from megatron_mmupt.algorithm.config import AlgorithmConfig
+from megatron_mmupt.algorithm.importance import IMPORTANCE_WEIGHTINGS
 from megatron_mmupt.algorithm.kl import KL_ESTIMATORS
-from megatron_mmupt.algorithm.losses import POLICY_LOSSES, truncated_importance_weights
-from megatron_mmupt.algorithm.metrics import Metrics, masked_mean, policy_metrics, sample_metrics
+from megatron_mmupt.algorithm.losses import POLICY_LOSSES
+from megatron_mmupt.algorithm.metrics import Metrics, importance_metrics, masked_mean, policy_metrics, sample_metrics
 from megatron_mmupt.algorithm.numerics import guard_finite
 from megatron_mmupt.algorithm.types import LossNormalizer, TrainBatch
 
@@ -65,13 +67,11 @@ def policy_objective(
         inputs.logprobs, inputs.old_logprobs, batch.advantages, mask, cfg.policy_loss
     )
     per_token = terms.loss  # (N, T)
-    if inputs.rollout_logprobs is not None:
-        weights, truncated = truncated_importance_weights(
-            inputs.old_logprobs, inputs.rollout_logprobs, cfg.policy_loss.tis_cap
-        )
-        per_token = per_token * weights
-        metrics["tis/weight_mean"] = masked_mean(weights, mask)
-        metrics["tis/truncated_frac"] = masked_mean(truncated.float(), mask)
+    if inputs.rollout_logprobs is not None:  # given only when cfg.off_policy.weighting is set
+        weighting = IMPORTANCE_WEIGHTINGS.get(cfg.off_policy.weighting)
+        weights = weighting(inputs.old_logprobs, inputs.rollout_logprobs, mask, cfg.off_policy)
+        per_token = per_token * weights.weights  # (N, T): each token's own term, weighted by its own w_t
+        metrics |= importance_metrics(weights, mask)
     loss = policy_loss = aggregate(per_token, mask, norm)
     metrics |= policy_metrics(terms, inputs.logprobs, inputs.old_logprobs, mask)
     metrics |= sample_metrics(batch.advantages, mask.any(dim=-1), prefix="policy/advantage_")
@@ -103,13 +103,16 @@ def _clean_inputs(
     needed = {
         "old_logprobs": batch.old_logprobs,
         "ref_logprobs": batch.ref_logprobs if cfg.kl.coef > 0 else None,
-        "rollout_logprobs": batch.rollout_logprobs if cfg.policy_loss.tis_cap is not None else None,
+        "rollout_logprobs": batch.rollout_logprobs if cfg.off_policy.weighting is not None else None,
         "entropy": entropy,
     }
     if cfg.kl.coef > 0 and batch.ref_logprobs is None:
         raise ValueError("algorithm.kl.coef > 0 needs batch.ref_logprobs; compute them or set algorithm.kl.coef=0")
-    if cfg.policy_loss.tis_cap is not None and batch.rollout_logprobs is None:
-        raise ValueError("algorithm.policy_loss.tis_cap is set but batch.rollout_logprobs is None")
+    if cfg.off_policy.weighting is not None and batch.rollout_logprobs is None:
+        raise ValueError(
+            f"algorithm.off_policy.weighting={cfg.off_policy.weighting} needs batch.rollout_logprobs (the behaviour "
+            "policy's); the rollout engine must report them, or set algorithm.off_policy.weighting=none"
+        )
     if cfg.entropy.coef > 0 and entropy is None:
         raise ValueError("algorithm.entropy.coef > 0 needs the per-token entropy; pass entropy=...")
 

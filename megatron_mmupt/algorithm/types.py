@@ -34,7 +34,13 @@ class TrainBatch:
                                         None means "on-policy single update": the losses use the detached
                                         current log-probs, so the ratio is 1 and its gradient is the policy gradient
         ref_logprobs      (N, T) float | None  log-probs of the frozen reference policy (needed when KL coef > 0)
-        rollout_logprobs  (N, T) float | None  log-probs reported by the rollout engine (needed for TIS)
+        rollout_logprobs  (N, T) float | None  log-probs reported by the rollout engine: the behaviour policy
+                                        (needed by ``algorithm.off_policy.weighting``); ``old_logprobs`` are
+                                        then the proximal policy (AReaL's decoupled PPO, see :mod:`.importance`)
+        version_lag       (N,)   long | None  how many weight versions the policy that sampled each row trails
+                                        the policy being trained (0: on-policy). ``None`` means 0 for every row,
+                                        today's synchronous loop; an asynchronous loop fills it. Only metrics
+                                        read it (``mismatch/lag<k>/*``).
     """
 
     sample_ids: torch.Tensor
@@ -46,6 +52,7 @@ class TrainBatch:
     old_logprobs: torch.Tensor | None = None
     ref_logprobs: torch.Tensor | None = None
     rollout_logprobs: torch.Tensor | None = None
+    version_lag: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.response_mask.dim() != 2 or self.response_mask.dtype != torch.bool:
@@ -59,6 +66,8 @@ class TrainBatch:
         for name in ("rewards", "advantages"):
             _check(name, getattr(self, name), (n,), floating=True)
         _check("truncated", self.truncated, (n,), boolean=True)
+        if self.version_lag is not None:
+            _check("version_lag", self.version_lag, (n,), integer=True)
         for name in ("old_logprobs", "ref_logprobs", "rollout_logprobs"):
             value = getattr(self, name)
             if value is not None:

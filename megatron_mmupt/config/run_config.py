@@ -36,7 +36,8 @@ class TrainerConfig(ConfigNode):
     """Ranks of the actor (Ray workers): a multiple of ``actor.parallel`` TP x PP; the rest is data parallel."""
     old_logprobs: Literal["recompute", "rollout"] = "recompute"
     """``recompute``: the actor recomputes the old policy's log-probs before updating (exact ratios);
-    ``rollout``: use the engine's (saves a forward pass; pair with ``algorithm.policy_loss.tis_cap``)."""
+    ``rollout``: use the engine's (saves a forward pass; the proximal and behaviour policies are then the same, so
+    ``algorithm.off_policy`` has nothing to correct and the PPO ratio absorbs the engine/trainer mismatch)."""
 
     def __post_init__(self) -> None:
         check_positive("num_steps", self.num_steps)
@@ -99,6 +100,13 @@ class RunConfig(ConfigNode):
                 warnings.warn(
                     f"reward.mode={reward.mode} does not vote, so {', '.join(inert)} has no effect", stacklevel=2
                 )
+        if self.algorithm.off_policy.weighting is not None and self.trainer.old_logprobs == "rollout":
+            warnings.warn(
+                f"algorithm.off_policy.weighting={self.algorithm.off_policy.weighting} has no effect with "
+                "trainer.old_logprobs=rollout: its ratio pi_old / pi_rollout is then 1; set trainer.old_logprobs="
+                "recompute",
+                stacklevel=2,
+            )
         if reward.mode == "margin_majority" and self.algorithm.advantage.estimator == "grpo":
             warnings.warn(
                 "reward.mode=margin_majority scales each group's rewards, which the grpo estimator's std "

@@ -7,10 +7,12 @@ from megatron_mmupt.algorithm.config import (
     AlgorithmConfig,
     FilterConfig,
     KLConfig,
+    OffPolicyConfig,
     PolicyLossConfig,
 )
 from megatron_mmupt.config.configurable import ConfigError
 from megatron_mmupt.config.overrides import apply_overrides
+from megatron_mmupt.config.run_config import RunConfig
 from megatron_mmupt.config.serialization import config_from_dict
 
 
@@ -24,8 +26,8 @@ def test_defaults_are_the_mm_upt_reference_recipe():
             "clip_high": 0.3,
             "clip_dual": 3.0,
             "seq_clip_dual": None,
-            "tis_cap": None,
         },
+        "off_policy": {"weighting": None, "cap": 2.0},
         "kl": {"estimator": "k3", "coef": 0.01},
         "entropy": {"coef": 0.0},
         "loss_aggregation": "token-mean",
@@ -39,6 +41,7 @@ def test_defaults_are_the_mm_upt_reference_recipe():
     [
         (lambda: AdvantageConfig(estimator="grpoo"), "estimator='grpoo' is not valid", ["grpo", "dr_grpo", "rloo"]),
         (lambda: PolicyLossConfig(name="ppo"), "name='ppo' is not valid", ["ppo_clip", "gspo"]),
+        (lambda: OffPolicyConfig(weighting="mis"), "weighting='mis' is not valid", ["tis", "decoupled", "seq_mis"]),
         (lambda: KLConfig(estimator="low_var_kl"), "estimator='low_var_kl' is not valid", ["k1", "k2", "k3"]),
         (
             lambda: AlgorithmConfig(loss_aggregation="token_mean"),
@@ -64,7 +67,7 @@ def test_unknown_names_fail_listing_valid_ones(build, message, valid):
         (lambda: PolicyLossConfig(clip_high=-0.1), "clip_high=-0.1 is out of range"),
         (lambda: PolicyLossConfig(clip_dual=1.0), "clip_dual=1.0 must be > 1"),
         (lambda: PolicyLossConfig(name="gspo", seq_clip_dual=0.5), "seq_clip_dual=0.5 must be > 1"),
-        (lambda: PolicyLossConfig(tis_cap=0.0), "tis_cap=0.0 must be > 0"),
+        (lambda: OffPolicyConfig(cap=0.5), "cap=0.5 is out of range"),
         (lambda: KLConfig(coef=-0.01), "coef=-0.01 is out of range"),
         (lambda: AdvantageConfig(eps=-1.0), "eps=-1.0 is out of range"),
     ],
@@ -80,7 +83,8 @@ def test_overrides_coerce_by_annotation():
         [
             "policy_loss.clip_high=0.28",
             "policy_loss.clip_dual=none",
-            "policy_loss.tis_cap=2",
+            "off_policy.weighting=decoupled",
+            "off_policy.cap=5",
             "advantage.estimator=rloo",
             "filters.zero_advantage_groups=drop",
             "on_nonfinite=drop",
@@ -88,7 +92,8 @@ def test_overrides_coerce_by_annotation():
     )
     assert cfg.policy_loss.clip_high == 0.28
     assert cfg.policy_loss.clip_dual is None
-    assert cfg.policy_loss.tis_cap == 2.0 and isinstance(cfg.policy_loss.tis_cap, float)
+    assert cfg.off_policy.weighting == "decoupled"
+    assert cfg.off_policy.cap == 5.0 and isinstance(cfg.off_policy.cap, float)
     assert cfg.advantage.estimator == "rloo"
     assert cfg.filters.zero_advantage_groups == "drop"
     assert cfg.on_nonfinite == "drop"
@@ -109,3 +114,9 @@ def test_json_round_trip():
 def test_seq_clip_dual_with_a_token_level_loss_warns_it_is_inert():
     with pytest.warns(UserWarning, match=r"seq_clip_dual=3.0 has no effect with name='ppo_clip'; it applies to gspo"):
         PolicyLossConfig(seq_clip_dual=3.0)
+
+
+def test_importance_weighting_without_recomputed_old_logprobs_warns_it_is_inert():
+    config = apply_overrides(RunConfig(), ["algorithm.off_policy.weighting=decoupled", "trainer.old_logprobs=rollout"])
+    with pytest.warns(UserWarning, match=r"off_policy\.weighting=decoupled has no effect with trainer\.old_logprobs="):
+        config.validate()

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from megatron_mmupt.algorithm.config import PolicyLossConfig
-from megatron_mmupt.algorithm.losses import POLICY_LOSSES, truncated_importance_weights
+from megatron_mmupt.algorithm.losses import POLICY_LOSSES
 
 N, T = 4, 6
 
@@ -134,16 +134,6 @@ def test_gspo_fully_masked_sequence_has_unit_ratio():
     terms = POLICY_LOSSES.get("gspo")(lp, torch.zeros(2, 2) - 1.0, torch.tensor([1.0, 1.0]), mask, cfg)
     assert terms.ratio[0].tolist() == [1.0, 1.0]
     assert torch.isfinite(terms.loss).all()
-
-
-def test_truncated_importance_weights():
-    old = torch.tensor([[0.0, -1.0, -2.0]])
-    rollout = torch.tensor([[-1.0, -1.0, -1.0]])
-    weights, truncated = truncated_importance_weights(old, rollout, cap=2.0)
-    # ratios e, 1, 1/e -> min(., 2)
-    torch.testing.assert_close(weights, torch.tensor([[2.0, 1.0, math.exp(-1.0)]]))
-    assert truncated.tolist() == [[True, False, False]]
-    assert not weights.requires_grad
 
 
 @pytest.mark.parametrize(

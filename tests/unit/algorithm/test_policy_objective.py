@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from megatron_mmupt.algorithm.config import AlgorithmConfig, EntropyConfig, KLConfig, PolicyLossConfig
+from megatron_mmupt.algorithm.config import AlgorithmConfig, EntropyConfig, KLConfig, OffPolicyConfig, PolicyLossConfig
 from megatron_mmupt.algorithm.objective import policy_objective
 from megatron_mmupt.algorithm.types import LossNormalizer, TrainBatch
 
@@ -52,8 +52,8 @@ def _direct_token_mean(logprobs, batch, entropy, cfg: AlgorithmConfig) -> float:
             pg = max(-a * r, -a * min(max(r, 1 - pc.clip_low), 1 + pc.clip_high))
             if a < 0:
                 pg = min(pg, -a * pc.clip_dual)
-            if pc.tis_cap is not None:
-                pg *= min(math.exp(old - batch.rollout_logprobs[i, t].item()), pc.tis_cap)
+            if cfg.off_policy.weighting == "tis":
+                pg *= min(math.exp(old - batch.rollout_logprobs[i, t].item()), cfg.off_policy.cap)
             log_r = ref - lp
             k3 = min(max(math.exp(log_r) - log_r - 1, -10.0), 10.0)
             total += pg + cfg.kl.coef * k3 - cfg.entropy.coef * entropy[i, t].item()
@@ -64,14 +64,13 @@ def _direct_token_mean(logprobs, batch, entropy, cfg: AlgorithmConfig) -> float:
 @pytest.mark.parametrize("tis_cap", [None, 1.1])
 def test_default_objective_matches_direct_formula(tis_cap):
     logprobs, batch, entropy = _batch(with_rollout=True)
-    cfg = AlgorithmConfig(
-        policy_loss=PolicyLossConfig(tis_cap=tis_cap), kl=KLConfig(coef=0.05), entropy=EntropyConfig(coef=0.02)
-    )
+    off_policy = OffPolicyConfig() if tis_cap is None else OffPolicyConfig(weighting="tis", cap=tis_cap)
+    cfg = AlgorithmConfig(off_policy=off_policy, kl=KLConfig(coef=0.05), entropy=EntropyConfig(coef=0.02))
     loss, metrics = policy_objective(logprobs, batch, cfg, entropy=entropy)
     assert loss.item() == pytest.approx(_direct_token_mean(logprobs, batch, entropy, cfg), rel=1e-12)
     assert metrics["loss/total"].item() == loss.item()
     if tis_cap is not None:
-        assert 0 < metrics["tis/truncated_frac"].item() < 1  # the cap is active on some tokens, not all
+        assert 0 < metrics["off_policy/truncated_frac"].item() < 1  # the cap is active on some tokens, not all
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -79,7 +78,8 @@ def test_default_objective_matches_direct_formula(tis_cap):
 def test_micro_batches_sum_to_full_batch(mode, loss_name):
     logprobs, batch, entropy = _batch(seed=3, with_rollout=True)
     cfg = AlgorithmConfig(
-        policy_loss=PolicyLossConfig(name=loss_name, tis_cap=2.0),
+        policy_loss=PolicyLossConfig(name=loss_name),
+        off_policy=OffPolicyConfig(weighting="tis", cap=2.0),
         entropy=EntropyConfig(coef=0.01),
         loss_aggregation=mode,
     )
@@ -183,8 +183,8 @@ def test_missing_inputs_fail_clearly():
     logprobs, batch, _ = _batch()
     with pytest.raises(ValueError, match=r"kl\.coef > 0 needs batch\.ref_logprobs"):
         policy_objective(logprobs, dataclasses.replace(batch, ref_logprobs=None), AlgorithmConfig())
-    with pytest.raises(ValueError, match=r"tis_cap is set but batch\.rollout_logprobs is None"):
-        policy_objective(logprobs, batch, AlgorithmConfig(policy_loss=PolicyLossConfig(tis_cap=2.0)))
+    with pytest.raises(ValueError, match=r"off_policy\.weighting=tis needs batch\.rollout_logprobs"):
+        policy_objective(logprobs, batch, AlgorithmConfig(off_policy=OffPolicyConfig(weighting="tis")))
     with pytest.raises(ValueError, match=r"entropy\.coef > 0 needs the per-token entropy"):
         policy_objective(logprobs, batch, AlgorithmConfig(entropy=EntropyConfig(coef=0.1)))
     with pytest.raises(ValueError, match="logprobs has shape"):
@@ -249,7 +249,8 @@ def test_gspo_with_tis_weights_each_tokens_own_term():
         rollout_logprobs=torch.tensor([[-math.log(2.0), math.log(2.0)]], dtype=torch.float64),
     )
     cfg = AlgorithmConfig(
-        policy_loss=PolicyLossConfig(name="gspo", tis_cap=3.0),
+        policy_loss=PolicyLossConfig(name="gspo"),
+        off_policy=OffPolicyConfig(weighting="tis", cap=3.0),
         kl=KLConfig(coef=0.0),
         loss_aggregation="seq-mean-token-mean",
     )
