@@ -126,3 +126,10 @@ def test_train_batch_refuses_bad_shapes(field, value, message):
     }
     with pytest.raises(ValueError, match=message):
         TrainBatch(**(fields | {field: value}))
+
+
+def test_version_lag_follows_its_rows_through_the_filters():
+    lag = torch.arange(9)
+    batch, _ = _make(AlgorithmConfig(filters=FilterConfig(zero_advantage_groups="drop")), version_lag=lag)
+    assert batch.version_lag.tolist() == batch.sample_ids.tolist()  # groups 20 and 40 dropped, lags kept per row
+    assert _make(AlgorithmConfig())[0].version_lag is None  # default: 0 for every row

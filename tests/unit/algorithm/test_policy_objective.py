@@ -75,11 +75,12 @@ def test_default_objective_matches_direct_formula(tis_cap):
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("loss_name", ["ppo_clip", "gspo"])
-def test_micro_batches_sum_to_full_batch(mode, loss_name):
+@pytest.mark.parametrize("weighting", ["tis", "decoupled", "seq_mis"])
+def test_micro_batches_sum_to_full_batch(mode, loss_name, weighting):
     logprobs, batch, entropy = _batch(seed=3, with_rollout=True)
     cfg = AlgorithmConfig(
         policy_loss=PolicyLossConfig(name=loss_name),
-        off_policy=OffPolicyConfig(weighting="tis", cap=2.0),
+        off_policy=OffPolicyConfig(weighting=weighting, cap=2.0),
         entropy=EntropyConfig(coef=0.01),
         loss_aggregation=mode,
     )
