@@ -138,7 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Paths and fields as SGLang 0.5.23: /generate, /update_weights_from_disk, /pause_generation, "
         "/health, ... (docs/rollout.md). Overrides set RolloutServer.Config, e.g. engine.dtype=bfloat16.",
     )
-    serve.add_argument("--model", required=True, type=Path, help="HF model folder (weights, config, tokenizer)")
+    # SGLang's spelling (arg_groups/fields/model.py: --model-path, alias --model), so a launch line works for both.
+    serve.add_argument("--model-path", "--model", dest="model_path", required=True, type=Path,
+                       help="HF model folder (weights, config, tokenizer); --model is an alias, as in SGLang")  # fmt: skip
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     serve.add_argument("--port", type=int, default=30000, help="port to listen on, 0 for any free one (default: 30000)")
     serve.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="dotted RolloutServer.Config overrides")
@@ -263,9 +265,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from megatron_mmupt.rollout.local.engine import LocalEngine
     from megatron_mmupt.rollout.serve.server import RolloutServer
 
-    config = RolloutServer.Config(engine=LocalEngine.Config(model_path=str(args.model)), host=args.host, port=args.port)
+    config = RolloutServer.Config(engine=LocalEngine.Config(model_path=str(args.model_path)), host=args.host,
+                                  port=args.port)  # fmt: skip
     server = apply_overrides(config, args.overrides).build()
-    print(f"megatron-mmupt serve: {args.model} at {server.url}", flush=True)
+    print(f"megatron-mmupt serve: {args.model_path} at {server.url}", flush=True)
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C stops the server; not an error
         server.serve_forever()
     return 0

@@ -21,7 +21,7 @@ FROZEN_SURFACE = {
     "demo": ["--out", "--seeds", "--synthesis", "-h", "--help"],
     "demo-data": ["--num-test", "--num-train", "--out", "--seed", "-h", "--help"],
     "score": ["--input", "--mode", "--output", "--recipe", "-h", "--help"],
-    "serve": ["--host", "--model", "--port", "-h", "--help"],
+    "serve": ["--host", "--model", "--model-path", "--port", "-h", "--help"],
     "convert": ["-h", "--help"],
     "convert hf-to-mcore": ["--hf", "--out", "--pp", "--tp", "-h", "--help"],
     "convert mcore-to-hf": ["--ckpt", "--out", "-h", "--help"],

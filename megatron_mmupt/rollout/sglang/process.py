@@ -124,7 +124,7 @@ class SGLangServer:
 def local_serve_command(args: dict[str, Any]) -> list[str]:
     """``megatron-mmupt serve`` with the same model, host and port: the CPU stand-in for SGLang's launcher
     (same HTTP API), for runs and tests on machines without GPUs or SGLang."""
-    return [sys.executable, "-m", "megatron_mmupt.cli", "serve", "--model", str(args["model_path"]),
+    return [sys.executable, "-m", "megatron_mmupt.cli", "serve", "--model-path", str(args["model_path"]),
             "--host", str(args["host"]), "--port", str(args["port"])]  # fmt: skip
 
 

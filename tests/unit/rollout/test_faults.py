@@ -37,7 +37,7 @@ def served_process(tiny_model_dir):
     """``megatron-mmupt serve`` as its own process, as a cluster would run an engine."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "megatron_mmupt.cli", "serve", "--model", str(tiny_model_dir), "--port", str(port)],
+        [sys.executable, "-m", "megatron_mmupt.cli", "serve", "--model-path", str(tiny_model_dir), "--port", str(port)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
