@@ -33,7 +33,15 @@ score-sample: $(STAMP)
 	@echo
 	$(BIN)/megatron-mmupt score --input examples/data/sample_responses.jsonl --output runs/score/scored_reference.jsonl --mode reference
 
-test: $(STAMP) check-scripts
+# SGLang 0.5.23's server code for the SGLang-real tests, without its dependencies (CUDA torch, kernels), in its own
+# folder that only the tests' subprocesses put on their path (requirements-sglang.txt). Cached with the venv.
+SGLANG_SITE := $(VENV)/sglang-site
+$(SGLANG_SITE)/.installed: requirements-sglang.txt | $(STAMP)
+	rm -rf $(SGLANG_SITE)
+	$(BIN)/python -m pip install --quiet --no-deps --target $(SGLANG_SITE) -r requirements-sglang.txt
+	touch $@
+
+test: $(STAMP) $(SGLANG_SITE)/.installed check-scripts
 	$(BIN)/ruff check megatron_mmupt tests tools
 	$(BIN)/python -m pytest -q -n 2 tests
 

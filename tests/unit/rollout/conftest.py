@@ -1,6 +1,10 @@
 """Rollout fixtures: a batch of demo prompts (with images), the tiny model served by the local engine, a
 second set of weights to sync to, a tiny text-only model, and the independent log-prob reference."""
 
+import os
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -101,3 +105,18 @@ def _reference_logprobs(model, prompt, response_ids, temperature, logit_bias=Non
         logits = logits + logit_bias
     scaled = logits / temperature if temperature >= 1e-6 else logits
     return torch.log_softmax(scaled, dim=-1).gather(1, torch.tensor(response_ids)[:, None]).squeeze(1)
+
+
+SGLANG_SITE = Path(sys.prefix) / "sglang-site"
+"""SGLang 0.5.23 without its dependencies (``make``: ``requirements-sglang.txt``), for subprocesses only: importing
+it patches transformers process-wide, so the test process never does."""
+
+
+@pytest.fixture(scope="session")
+def sglang_env() -> dict[str, str]:
+    """The environment of a process that runs SGLang's own code (``tests/sglang_real``); fails if it is absent."""
+    if not (SGLANG_SITE / "sglang" / "__init__.py").is_file():
+        pytest.fail(f"SGLang 0.5.23 is not installed in {SGLANG_SITE}: run `make test` (it installs it)")
+    stubs = Path(__file__).resolve().parents[2] / "sglang_real"
+    path = os.pathsep.join(p for p in (str(SGLANG_SITE), str(stubs), os.environ.get("PYTHONPATH")) if p)
+    return dict(os.environ, PYTHONPATH=path, OMP_NUM_THREADS="1")
