@@ -106,7 +106,7 @@ def _agreement_worker(rank: int, world_size: int, model_dir: str, demo_dir: str)
 
 @pytest.fixture(scope="module")
 def agreement(tiny_model_dir, demo_dir):
-    return run_distributed(_agreement_worker, 2, str(tiny_model_dir), str(demo_dir), timeout=240)
+    return run_distributed(_agreement_worker, 2, str(tiny_model_dir), str(demo_dir), timeout=240, device_strict=True)
 
 
 @pytest.mark.parametrize("version", ["v0", "v1"])

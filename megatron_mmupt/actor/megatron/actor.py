@@ -10,8 +10,8 @@ accounts for them.
 
 Devices: the actor owns ``self.device`` (``cuda:<local rank>`` on GPUs). Every model it builds (policy,
 frozen reference, frozen vision tower) is moved there once built and loaded, and every tensor that enters a
-model, the loss or a collective passes ``_to_device`` once (per micro-batch for the data). Results leave in
-host memory: log-probs as a CPU tensor, metrics as Python floats.
+model or the loss passes ``_to_device`` once (per micro-batch), result buffers are made on the device before
+their collectives, and results leave in host memory: log-probs as a CPU tensor, metrics as Python floats.
 """
 
 from __future__ import annotations
@@ -126,7 +126,8 @@ class MegatronActor(Configurable):
         """``(N, L - 1)`` log-probs of every target token (use ``response_mask``), on every rank, in host memory."""
         self._check_on_device()
         self.model.eval()
-        out = self._to_device(torch.zeros(sequences.response_mask.shape, dtype=torch.float32))  # (N, L - 1)
+        # (N, L - 1) result buffer on the device: the PP broadcast and DP all-reduce run on NCCL there.
+        out = torch.zeros(sequences.response_mask.shape, dtype=torch.float32, device=self.device)
 
         def loss(micro: _MicroBatch):
             def fn(output: torch.Tensor, non_loss_data: bool = True) -> torch.Tensor:
@@ -241,14 +242,15 @@ class MegatronActor(Configurable):
 
     def _to_device(self, value: Any) -> Any:
         """The one place data enters the actor's device: model inputs, targets, masks, advantages, old and
-        reference log-probs (a ``TrainBatch``), result buffers. Tensors, dicts of them, ``TrainBatch``, ``None``."""
+        reference log-probs (a ``TrainBatch``). Tensors, dicts of them, ``TrainBatch``, ``None``."""
         if isinstance(value, torch.Tensor):
             return value.to(self.device, non_blocking=True)
         if isinstance(value, dict):
             return {key: self._to_device(item) for key, item in value.items()}
         if isinstance(value, TrainBatch):
-            fields = dataclasses.fields(value)
-            return dataclasses.replace(value, **{f.name: self._to_device(getattr(value, f.name)) for f in fields})
+            fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+            moved = {k: self._to_device(v) for k, v in fields.items() if isinstance(v, torch.Tensor)}
+            return dataclasses.replace(value, **moved)
         if value is None:
             return None
         raise TypeError(f"cannot move a {type(value).__name__} to the actor's device")
