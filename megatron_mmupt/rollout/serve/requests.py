@@ -34,10 +34,17 @@ SGLANG_TOP_K_ALL = 1 << 30
 """SGLang's ``top_k`` default, meaning the whole vocabulary."""
 SGLANG_MAX_NEW_TOKENS = 128
 """SGLang's ``max_new_tokens`` default."""
+MAX_SAMPLES_PER_REQUEST = 256
+"""Bound on ``sampling_params.n``: one request must not queue unbounded work (SGLang's client sends n=1)."""
+_SAMPLING_TYPES: dict[str, tuple[type, ...]] = {
+    "n": (int,), "temperature": (int, float), "top_p": (int, float), "top_k": (int,), "max_new_tokens": (int,),
+    "sampling_seed": (int,), "skip_special_tokens": (bool,), "no_stop_trim": (bool,),
+}  # fmt: skip
 
 
-def parse_generate(body: Any) -> tuple[list[GenerateItem], bool]:
-    """The samples a body asks for, and whether the answer is a list (a batch, or ``n > 1``)."""
+def parse_generate(body: Any, vocab_size: int) -> tuple[list[GenerateItem], bool]:
+    """The samples a body asks for, and whether the answer is a list (a batch, or ``n > 1``). Every refusal is a
+    400 that names the field; token ids must lie in ``[0, vocab_size)`` (the model's embedding rows)."""
     if not isinstance(body, dict):
         raise RequestError("the request body must be a JSON object")
     if body.get("stream"):
@@ -45,6 +52,8 @@ def parse_generate(body: Any) -> tuple[list[GenerateItem], bool]:
     if body.get("logprob_start_len", -1) != -1 or body.get("top_logprobs_num", 0):
         raise RequestError("serve returns output log-probs only: logprob_start_len=-1, top_logprobs_num=0")
     sources, is_batch = _prompt_sources(body)
+    for input_ids, _ in sources:
+        _check_token_ids("input_ids", input_ids or (), vocab_size)
     size = len(sources)
     images = _images(body.get("image_data"), size, is_batch)
     params = _per_request(body.get("sampling_params") or {}, size, "sampling_params")
@@ -53,7 +62,7 @@ def parse_generate(body: Any) -> tuple[list[GenerateItem], bool]:
     items: list[GenerateItem] = []
     as_list = is_batch
     for (input_ids, text), image, param, rid in zip(sources, images, params, rids, strict=True):
-        sampling, seed, extras = _sampling(param)
+        sampling, seed, extras = _sampling(param, vocab_size)
         for j in range(sampling.n):
             sample_rid, sample_seed = rid, seed
             if sampling.n > 1:  # SGLang gives each of the n samples a fresh rid
@@ -114,7 +123,28 @@ def _rids(rid: Any, size: int, is_batch: bool) -> list[str]:
     return [str(r) for r in _per_request(rid, size, "rid")]
 
 
-def _sampling(params: Any) -> tuple[SamplingConfig, int | None, dict[str, Any]]:
+def _check_token_ids(field: str, ids: Any, vocab_size: int) -> None:
+    """Out-of-vocabulary ids would index past the embedding (a 500 deep in the model): refused up front, in the
+    words SGLang uses for ``token_ids_logprob``."""
+    if not isinstance(ids, (list, tuple)) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+        raise RequestError(f"{field} must be a list of token ids (ints)")
+    bad = [i for i in ids if not 0 <= i < vocab_size]
+    if bad:
+        raise RequestError(f"{field} contains out-of-vocabulary token id {bad[0]}; valid range is [0, {vocab_size}).")
+
+
+def _check_types(params: dict) -> None:
+    for key, kinds in _SAMPLING_TYPES.items():
+        value = params.get(key)
+        if value is not None and (not isinstance(value, kinds) or (bool not in kinds and isinstance(value, bool))):
+            names = " or ".join(k.__name__ for k in kinds)
+            raise RequestError(f"sampling_params.{key}={value!r} must be {names}")
+    n = params.get("n", 1)
+    if not 1 <= n <= MAX_SAMPLES_PER_REQUEST:
+        raise RequestError(f"sampling_params.n={n} is out of range [1, {MAX_SAMPLES_PER_REQUEST}]")
+
+
+def _sampling(params: Any, vocab_size: int) -> tuple[SamplingConfig, int | None, dict[str, Any]]:
     if not isinstance(params, dict):
         raise RequestError("sampling_params must be a JSON object")
     unknown = sorted(set(params) - set(SAMPLING_KEYS_SUPPORTED) - set(SAMPLING_KEYS_AT_DEFAULT))
@@ -124,6 +154,8 @@ def _sampling(params: Any) -> tuple[SamplingConfig, int | None, dict[str, Any]]:
     for key, default in SAMPLING_KEYS_AT_DEFAULT.items():
         if key in params and params[key] != default:
             raise RequestError(f"sampling_params.{key}={params[key]!r} is not supported by serve (only {default!r})")
+    _check_types(params)
+    _check_token_ids("sampling_params.stop_token_ids", params.get("stop_token_ids") or [], vocab_size)
     top_k = params.get("top_k", SGLANG_TOP_K_ALL)
     seed = params.get("sampling_seed")
     try:
@@ -141,8 +173,11 @@ def _sampling(params: Any) -> tuple[SamplingConfig, int | None, dict[str, Any]]:
     bias = params.get("logit_bias") or {}
     try:
         logit_bias = tuple(sorted((int(k), float(v)) for k, v in bias.items()))
-    except (AttributeError, ValueError):
+    except (AttributeError, TypeError, ValueError):
         raise RequestError("sampling_params.logit_bias must map token ids to numbers") from None
+    bad = [k for k, _ in logit_bias if not 0 <= k < vocab_size]
+    if bad:  # SGLang's SamplingParams.verify words
+        raise RequestError(f"sampling_params.logit_bias must has keys in [0, {vocab_size - 1}], got {bad[0]}")
     extras = {
         "logit_bias": logit_bias,
         "skip_special_tokens": bool(params.get("skip_special_tokens", True)),

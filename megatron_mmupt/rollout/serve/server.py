@@ -65,8 +65,7 @@ class RolloutServer(Configurable):
         self.weights = WeightReceiver(self.engine)
         self._cache: collections.OrderedDict[tuple, Prompt] = collections.OrderedDict()
         self._cache_lock = threading.Lock()
-        self.httpd = ThreadingHTTPServer((config.host, config.port), _Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _HTTPServer((config.host, config.port), _Handler)
         self.httpd.app = self  # type: ignore[attr-defined]
         self._thread: threading.Thread | None = None
 
@@ -103,7 +102,7 @@ class RolloutServer(Configurable):
 
     def generate(self, body: Any) -> tuple[int, Any]:
         started = time.monotonic()
-        items, as_list = parse_generate(body)
+        items, as_list = parse_generate(body, self.engine.token_policy.vocab_size)
         jobs = [Job(item, self._prompt(item), fresh_seed() if item.seed is None else item.seed) for item in items]
         self.scheduler.run(jobs)
         for job in jobs:
@@ -234,6 +233,14 @@ ROUTES = {
     "/destroy_weights_update_group": lambda app, body: app.weights.destroy_group(body),
     "/get_weights_by_name": lambda app, body: app.weights.weights_by_name(body),
 }
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    """One thread per connection, and uvicorn's listen backlog (2048; ``socketserver``'s default is 5): a client
+    opening its 64 connections at once must queue, not get "connection reset by peer" (issue 24, defect 7)."""
+
+    request_queue_size = 2048
+    daemon_threads = True
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -191,6 +191,26 @@ def test_sglang_batch_request_and_response_fields(server, prompt_batch):
         ({"input_ids": [1, 2], "stream": True}, 400, "stream=true is not supported"),
         ({"text": "a", "input_ids": [1]}, 400, "exactly one of text or input_ids"),
         ({"input_ids": [1, 2], "sampling_params": {"top_p": 2}}, 400, "top_p=2 must lie in"),
+        # defect 7: every malformed request is a 4xx that names its field, never a 500
+        ({"input_ids": [1, 10**6]}, 400, "input_ids contains out-of-vocabulary token id 1000000; valid range"),
+        ({"input_ids": [[1, 2], [-1]]}, 400, "input_ids contains out-of-vocabulary token id -1"),
+        ({"input_ids": [1, 2], "sampling_params": {"n": 100000}}, 400, "sampling_params.n=100000 is out of range"),
+        ({"input_ids": [1, 2], "sampling_params": {"n": 0}}, 400, "sampling_params.n=0 is out of range"),
+        ({"input_ids": [1, 2], "sampling_params": {"n": "2"}}, 400, "sampling_params.n='2' must be int"),
+        ({"input_ids": [1, 2], "sampling_params": {"top_k": "a"}}, 400, "sampling_params.top_k='a' must be int"),
+        ({"input_ids": [1, 2], "sampling_params": {"temperature": []}}, 400, "sampling_params.temperature=[]"),
+        ({"input_ids": [1, 2], "sampling_params": {"sampling_seed": "x"}}, 400, "sampling_params.sampling_seed='x'"),
+        ({"input_ids": [1, 2], "sampling_params": {"max_new_tokens": -1}}, 400, "max_new_tokens"),
+        ({"input_ids": [1, 2], "sampling_params": {"stop_token_ids": [10**6]}}, 400, "sampling_params.stop_token_ids"),
+        ({"input_ids": [1, 2], "sampling_params": {"stop_token_ids": "x"}}, 400, "sampling_params.stop_token_ids"),
+        ({"input_ids": [1, 2], "sampling_params": {"logit_bias": {"999999": 1}}}, 400, "logit_bias must has keys"),
+        ({"input_ids": [1, 2], "sampling_params": {"logit_bias": [1]}}, 400, "sampling_params.logit_bias must map"),
+        ({"input_ids": [1, 2], "sampling_params": "x"}, 400, "sampling_params must be a JSON object"),
+        ({"input_ids": [[1, 2], [3]], "sampling_params": [{}]}, 400, "sampling_params has 1 entries for 2"),
+        ({"input_ids": [[1, 2], [3]], "image_data": ["a"]}, 400, "image_data must hold one entry per request"),
+        ({"input_ids": "12"}, 400, "input_ids must be a non-empty list"),
+        ({"text": 5}, 400, "text must be a string"),
+        ({"input_ids": [1, 2], "rid": ["a", "b"]}, 400, "rid has 2 entries for 1"),
     ],
 )
 def test_bad_generate_requests_get_sglang_style_400s(server, body, status, message):
@@ -252,3 +272,14 @@ def test_broadcast_transport_loads_the_trainers_weights(tiny_model_dir, other_mo
             assert client.get_weights_by_name(name, tensor.numel()) == tensor.flatten().tolist(), name
     finally:
         process.stop()
+
+
+def test_a_burst_of_concurrent_clients_gets_no_connection_reset(server):
+    # Defect 7: 64 threads (the client's max_concurrency), each opening its own connection at once, well beyond the
+    # old listen backlog of 5; every request must be answered (no "connection reset by peer", no 5xx).
+    import concurrent.futures
+
+    body = {"input_ids": [5, 6, 7], "sampling_params": {"max_new_tokens": 1, "temperature": 0}}
+    with concurrent.futures.ThreadPoolExecutor(64) as pool:
+        statuses = list(pool.map(lambda _: post(server, "/generate", body)[0], range(128)))
+    assert statuses == [200] * 128
