@@ -14,7 +14,7 @@ stand-in that accepted what SGLang refuses would hide a sender that forgets the 
 
     /begin_weight_update               {"selector": "all" | "target" | "draft"}
     /end_weight_update                 {}
-    /update_weights_from_tensor        {"serialized_named_tensors": [...], "load_format": null, "weight_version"}
+    /update_weights_from_tensor        {"serialized_named_tensors": [...], "load_format": null | "flattened_bucket", ...}
     /init_weights_update_group         {"master_address", "master_port", "rank_offset", "world_size", ...}
     /update_weights_from_distributed   {"names", "dtypes", "shapes", "group_name", "load_format", ...}
     /destroy_weights_update_group      {"group_name"}
@@ -75,10 +75,10 @@ class WeightReceiver:
         payloads = body.get("serialized_named_tensors")
         if not isinstance(payloads, list) or not payloads or not all(isinstance(p, str) for p in payloads):
             raise WeightUpdateError("serialized_named_tensors must be a non-empty list of payload strings")
-        if body.get("load_format") is not None:
+        if body.get("load_format") not in (None, "flattened_bucket"):
             raise WeightUpdateError(
-                f"load_format={body['load_format']!r}: serve reads load_format null (a list of named tensors); "
-                "flattened buckets pickle SGLang's own classes"
+                f"load_format={body['load_format']!r}: serve reads null (a list of named tensors) and "
+                "'flattened_bucket'"
             )
         try:
             named = deserialize(payloads[0])  # this server is TP rank 0

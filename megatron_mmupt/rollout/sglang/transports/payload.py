@@ -1,27 +1,30 @@
 """The tensor payload of ``/update_weights_from_tensor``: named tensors that travel as handles, not bytes.
 
-SGLang's format (``load_format=None``, ``shared/sglang-api.md`` §2): ``list[(name, tensor)]`` pickled with
-torch's multiprocessing reductions (``ForkingPickler``) and base64-encoded, one payload per SGLang TP rank. A
-CUDA tensor pickles to a CUDA-IPC handle of its storage; a CPU tensor, with torch's ``file_system`` sharing
-strategy, to the name of a shared-memory file. Either way the receiver maps the sender's memory: sender and
-receiver must be on one host, and the sender must keep the tensors alive until the receiver has copied them
-(the HTTP call returns after that).
+SGLang's format (``shared/sglang-api.md`` §2): an object pickled with torch's multiprocessing reductions
+(``ForkingPickler``) and base64-encoded, one payload per SGLang TP rank. A CUDA tensor pickles to a CUDA-IPC handle
+of its storage; a CPU tensor, with torch's ``file_system`` sharing strategy, to the name of a shared-memory file.
+Either way the receiver maps the sender's memory: sender and receiver must be on one host, and the sender must keep
+the tensors alive until the receiver has copied them (the HTTP call returns after that).
 
-``pack`` puts a bucket's tensors into one fresh buffer (a new one per call, since the receiver's copy may still
-be running: slime's note) and returns views into it, so a bucket is one storage: one IPC handle or one
-shared-memory file, whatever the number of tensors. ``serialize`` / ``deserialize`` are the wire format; the
-receiver's unpickler accepts torch's rebuild functions and nothing else (SGLang's ``SafeUnpickler`` likewise).
+``encode_bucket`` sends SGLang's ``load_format="flattened_bucket"`` form, the one slime uses:
+``{"flattened_tensor": uint8 (N,), "metadata": [FlattenedTensorMetadata(name, shape, dtype, start_idx, end_idx,
+numel)]}`` (byte offsets). ``pack`` copies the bucket once into one fresh buffer (fresh per call: the receiver's
+copy may still be running, slime's note), and the metadata is written straight over that buffer, so a bucket is
+one copy and one storage (one IPC handle or shared-memory file). Building SGLang's ``FlattenedTensorBucket`` from the
+packed views instead would ``cat`` them into a second buffer of the same size (about 3 GB per GPU for the 7B
+embedding bucket; ``tools/bench_payload.py``). The metadata objects are pickled under SGLang's class name
+(``_Pickler``), so the sender needs no sglang import; SGLang's ``SafeUnpickler`` allows that class.
 
-``encode_bucket`` picks the payload a server gets: where the sglang package imports (the GPU image), SGLang's
-own ``FlattenedTensorBucket`` with ``load_format="flattened_bucket"`` (the path slime uses against SGLang);
-elsewhere the plain list of packed views with ``load_format=None``, which SGLang accepts too and which
-``megatron-mmupt serve`` reads.
+``deserialize`` is the receiver's side for ``megatron-mmupt serve``: it accepts torch's rebuild functions and
+SGLang's metadata class and nothing else (as SGLang's ``SafeUnpickler``), in both forms SGLang reads
+(``load_format`` null: ``list[(name, tensor)]``; ``flattened_bucket``).
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import copyreg
 import dataclasses
 import io
 import pickle
@@ -45,7 +48,24 @@ _ALLOWED = {
         torch.int64, torch.bool,
     )},
     "collections": {"OrderedDict"},
+    "copyreg": {"__newobj__"},
 }  # fmt: skip
+
+SGLANG_METADATA = ("sglang.srt.weight_sync.tensor_bucket", "FlattenedTensorMetadata")
+"""Where SGLang 0.5.23 defines the metadata of a flattened bucket (allowed by its ``SafeUnpickler``)."""
+
+
+@dataclasses.dataclass
+class FlatMetadata:
+    """SGLang's ``FlattenedTensorMetadata``, field for field (a plain dataclass there too, so the pickled state is
+    the same); pickled under SGLang's name. Offsets and ``numel`` in bytes of the flat uint8 buffer."""
+
+    name: str
+    shape: torch.Size
+    dtype: torch.dtype
+    start_idx: int
+    end_idx: int
+    numel: int
 
 
 def pack(bucket: NamedTensors) -> tuple[torch.Tensor, NamedTensors]:
@@ -54,7 +74,11 @@ def pack(bucket: NamedTensors) -> tuple[torch.Tensor, NamedTensors]:
     dtypes and shapes alone), on the bucket's device; and the named views into it."""
     device = bucket[0][1].device if bucket else torch.device("cpu")
     total = sum(t.numel() * t.element_size() for _, t in bucket)
-    flat = torch.empty(total, dtype=torch.uint8, device=device)
+    if device.type == "cpu":  # born in shared memory: pickling it then names its file instead of copying it there
+        with _file_system_sharing():
+            flat = torch.empty(0, dtype=torch.uint8).set_(torch.UntypedStorage._new_shared(total))
+    else:
+        flat = torch.empty(total, dtype=torch.uint8, device=device)
     views, start = [], 0
     for name, tensor in bucket:
         if start % tensor.element_size():
@@ -84,29 +108,56 @@ def _file_system_sharing() -> Iterator[None]:
         mp.set_sharing_strategy(previous)
 
 
-def serialize(tensors: NamedTensors) -> str:
-    """The base64 payload of ``tensors`` (handles to their memory, which must outlive the receiver's copy)."""
-    if any(t.is_cuda for _, t in tensors):
+def serialize(obj: Any) -> str:
+    """The base64 payload of ``obj`` (handles to its tensors' memory, which must outlive the receiver's copy):
+    ``list[(name, tensor)]`` or a flattened bucket's dict."""
+    values = obj.values() if isinstance(obj, dict) else [t for _, t in obj]
+    if any(isinstance(t, torch.Tensor) and t.is_cuda for t in values):
         _handles_by_device_uuid()
     buffer = io.BytesIO()
     with _file_system_sharing():
-        ForkingPickler(buffer, pickle.HIGHEST_PROTOCOL).dump(tensors)
+        _Pickler(buffer, pickle.HIGHEST_PROTOCOL).dump(obj)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+class _Pickler(pickle._Pickler):
+    """``ForkingPickler``'s reductions (tensors and storages as handles) in Python's pickler, whose
+    ``save_global`` can name ``FlatMetadata`` as SGLang's class without importing sglang."""
+
+    dispatch_table = copyreg.dispatch_table | ForkingPickler._extra_reducers
+
+    def save_global(self, obj: Any, name: str | None = None) -> None:
+        if obj is not FlatMetadata:
+            super().save_global(obj, name)
+            return
+        module, qualname = SGLANG_METADATA
+        self.save(module)
+        self.save(qualname)
+        self.write(pickle.STACK_GLOBAL)
+        self.memoize(obj)
+
+
 def deserialize(payload: str) -> NamedTensors:
-    """The receiver's side: map the sender's tensors (still its memory: copy them before answering)."""
+    """The receiver's side: map the sender's tensors (still its memory: copy them before answering). A flattened
+    bucket comes back as views into its flat buffer, as SGLang's ``reconstruct_tensors`` makes them."""
     loaded = _TorchOnlyUnpickler(io.BytesIO(base64.b64decode(payload))).load()
+    if isinstance(loaded, dict) and set(loaded) == {"flattened_tensor", "metadata"}:
+        flat, metadata = loaded["flattened_tensor"], loaded["metadata"]
+        if not isinstance(flat, torch.Tensor) or not all(isinstance(m, FlatMetadata) for m in metadata):
+            raise ValueError("a flattened bucket needs a flattened_tensor and FlattenedTensorMetadata entries")
+        return [(m.name, flat[m.start_idx : m.end_idx].view(m.dtype).reshape(m.shape)) for m in metadata]
     if not isinstance(loaded, list) or not all(
         isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str) and isinstance(item[1], torch.Tensor)
         for item in loaded
     ):
-        raise ValueError("a tensor payload must be a list of (name, tensor) pairs")
+        raise ValueError("a tensor payload must be a list of (name, tensor) pairs or a flattened bucket")
     return loaded
 
 
 class _TorchOnlyUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
+        if (module, name) == SGLANG_METADATA:
+            return FlatMetadata
         if name in _ALLOWED.get(module, ()):
             return super().find_class(module, name)
         raise pickle.UnpicklingError(f"refused to unpickle {module}.{name}: a tensor payload holds only tensors")
@@ -136,14 +187,12 @@ class EncodedBucket:
 
 
 def encode_bucket(bucket: NamedTensors) -> EncodedBucket:
+    """One bucket as SGLang's flattened bucket over one fresh packed buffer (the only copy)."""
     flat, views = pack(bucket)
-    try:
-        from sglang.srt.utils import MultiprocessingSerializer
-        from sglang.srt.weight_sync.tensor_bucket import FlattenedTensorBucket
-    except ImportError:
-        return EncodedBucket(serialize(views), None, flat)
-    if flat.is_cuda:
-        _handles_by_device_uuid()
-    packed = FlattenedTensorBucket(named_tensors=views)
-    body = {"flattened_tensor": packed.get_flattened_tensor(), "metadata": packed.get_metadata()}
-    return EncodedBucket(MultiprocessingSerializer.serialize(body, output_str=True), "flattened_bucket", (flat, packed))
+    metadata, start = [], 0
+    for name, view in views:
+        nbytes = view.numel() * view.element_size()
+        metadata.append(FlatMetadata(name, view.shape, view.dtype, start, start + nbytes, nbytes))
+        start += nbytes
+    body = {"flattened_tensor": flat, "metadata": metadata}
+    return EncodedBucket(serialize(body), "flattened_bucket", flat)
