@@ -106,9 +106,12 @@ def _reference_worker(rank, world_size, model_dir):
     restored = policy.onload() + reference.onload()
     second = policy.train_step(seqs, dataclasses.replace(batch, old_logprobs=after), TEMPERATURE)
     vision_kept = all(torch.equal(a, b) for a, b in zip(vision, policy.unwrapped.visual.parameters(), strict=True))
+    models = (policy.unwrapped, reference.unwrapped)  # vision towers included
+    devices = {str(t.device) for m in models for t in (*m.parameters(), *m.buffers())}
     return {
         "old": old, "ref": ref, "after": after, "ref_after": reference.logprobs(seqs, TEMPERATURE),
         "metrics": metrics, "second": second, "freed": freed, "restored": restored, "vision_kept": vision_kept,
+        "devices": devices,
     }  # fmt: skip
 
 
@@ -188,7 +191,7 @@ def test_kl_reference_frozen_vision_and_offload(kl_run):
         assert torch.equal(rank["old"], rank["ref"])  # the reference starts as the policy
         assert torch.equal(rank["ref_after"], rank["ref"])  # and stays frozen through the update
         assert not torch.equal(rank["after"], rank["old"]) and rank["vision_kept"]
-        assert rank["freed"] == rank["restored"] > 0
+        assert rank["freed"] == rank["restored"] > 0 and rank["devices"] == {"cuda:0"}
         for metrics in (rank["metrics"], rank["second"]):
             assert metrics["actor/update_skipped"] == 0.0 and "kl/mean" in metrics
             assert all(isinstance(v, float) and torch.isfinite(torch.tensor(v)) for v in metrics.values())
