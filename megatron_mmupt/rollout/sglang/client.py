@@ -178,6 +178,18 @@ class SGLangClient(Configurable):
             self._transport = build_transport(self.config.weight_transport)
         self._transport.send(self, buckets, version=version, spec=self.checkpoint_spec)
 
+    def close(self) -> None:
+        """Release what the weight transport holds (the distributed transport's group, on both sides)."""
+        if self._transport is not None:
+            self._transport.close()
+        self._transport = None
+
+    def __enter__(self) -> SGLangClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def update_weights_from_disk(self, path: str | Path, *, version: int) -> None:
         """The server loads the ``*.safetensors`` of ``path`` (a path as the *server* sees it)."""
         update_from_disk(self.endpoint, path, version=version)

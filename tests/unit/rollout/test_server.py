@@ -263,13 +263,16 @@ def test_broadcast_transport_loads_the_trainers_weights(tiny_model_dir, other_mo
     try:
         transport = WeightTransportConfig(kind="distributed", backend="gloo", master_port=_free_port())
         config = SGLangClient.Config(url=url, model_path=str(tiny_model_dir), weight_transport=transport)
-        client = SGLangClient(config)
-        trainer = sorted(load_file(str(other_model_dir / "model.safetensors")).items())
-        client.update_weights(iter([trainer[:20], trainer[20:]]), version=3)
-        client.update_weights(iter([trainer]), version=4)  # the group is opened once
-        assert client.weight_version == 4
-        for name, tensor in trainer:
-            assert client.get_weights_by_name(name, tensor.numel()) == tensor.flatten().tolist(), name
+        with SGLangClient(config) as client:  # closing leaves the group on both sides: its name is free again
+            trainer = sorted(load_file(str(other_model_dir / "model.safetensors")).items())
+            client.update_weights(iter([trainer[:20], trainer[20:]]), version=3)
+            client.update_weights(iter([trainer]), version=4)  # the group is opened once
+            assert client.weight_version == 4
+            for name, tensor in trainer:
+                assert client.get_weights_by_name(name, tensor.numel()) == tensor.flatten().tolist(), name
+        with SGLangClient(config) as client:
+            client.update_weights(iter([trainer]), version=5)
+            assert client.weight_version == 5
     finally:
         process.stop()
 

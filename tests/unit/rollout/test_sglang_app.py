@@ -12,6 +12,7 @@ sender that forgets it.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import socket
 import subprocess
@@ -102,15 +103,29 @@ def test_the_update_session_is_sglangs(sglang_url):
 @pytest.mark.parametrize("kind", ["tensor", "distributed", "disk"])
 def test_the_clients_transports_rebuild_exactly_the_tensors_sent(sglang_url, tiny_model_dir, tmp_path, kind):
     transport = WeightTransportConfig(kind=kind, disk_dir=str(tmp_path), backend="gloo", master_port=free_port())
-    sglang = client(sglang_url, tiny_model_dir, transport)
     recorded(sglang_url)
     buckets = trainer_buckets(tiny_model_dir, seed=len(kind))
-    sglang.update_weights(iter(buckets), version=len(kind))
-    assert recorded(sglang_url) == fingerprint(buckets)
-    assert sglang.weight_version == len(kind)  # parsed from SGLang's /model_info
-    if kind == "distributed":  # a second sync reuses the group, in a new session
-        sglang.update_weights(iter(buckets[:1]), version=11)
-        assert recorded(sglang_url) == fingerprint(buckets[:1]) and sglang.weight_version == 11
+    with client(sglang_url, tiny_model_dir, transport) as sglang:
+        sglang.update_weights(iter(buckets), version=len(kind))
+        assert recorded(sglang_url) == fingerprint(buckets)
+        assert sglang.weight_version == len(kind)  # parsed from SGLang's /model_info
+        if kind == "distributed":  # a second sync reuses the group, in a new session
+            sglang.update_weights(iter(buckets[:1]), version=11)
+            assert recorded(sglang_url) == fingerprint(buckets[:1]) and sglang.weight_version == 11
+
+
+def test_a_taken_group_name_fails_before_any_server_is_asked(sglang_url, tiny_model_dir, tmp_path):
+    # A second group under a taken name would fail after SGLang joined the rendezvous, leaving the server waiting
+    # for the group's timeout (minutes); the check comes first, and the server stays free for the next sync.
+    transport = WeightTransportConfig(kind="distributed", backend="gloo", master_port=free_port())
+    buckets = trainer_buckets(tiny_model_dir, seed=5)
+    with client(sglang_url, tiny_model_dir, transport) as first:
+        first.update_weights(iter(buckets), version=21)
+        second = client(sglang_url, tiny_model_dir, dataclasses.replace(transport, master_port=free_port()))
+        with pytest.raises(ValueError, match="already open in this process"):
+            second.update_weights(iter(buckets), version=22)
+        first.update_weights(iter(buckets[:1]), version=23)
+        assert first.weight_version == 23
 
 
 def test_model_info_is_parsed(sglang_url, tiny_model_dir):

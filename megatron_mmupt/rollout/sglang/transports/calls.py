@@ -42,7 +42,12 @@ from typing import TYPE_CHECKING, Any
 
 from megatron_mmupt.rollout.errors import EngineError
 from megatron_mmupt.rollout.sglang.http_json import EngineRequestError, request_json
-from megatron_mmupt.rollout.sglang.transports.group import broadcast, destroy_update_group, join_update_group
+from megatron_mmupt.rollout.sglang.transports.group import (
+    broadcast,
+    check_group_name_free,
+    destroy_update_group,
+    join_update_group,
+)
 from megatron_mmupt.rollout.sglang.transports.payload import pack
 
 if TYPE_CHECKING:
@@ -138,6 +143,9 @@ def open_update_group(endpoints: Sequence[ServerEndpoint], *, backend: str, addr
                       group_name: str) -> Any:  # fmt: skip
     """Join the weight-update group as rank 0 with every TP rank of every server (``rank_offset`` 1, 1 + tp_0,
     ...); both sides must rendezvous, so the servers are asked from threads while this process joins."""
+    # Checked before any server is asked: once a server has joined the rendezvous it waits for this process
+    # until the group's timeout, so failing after asking would leave it stuck for minutes.
+    check_group_name_free(group_name)
     world_size = 1 + sum(e.tp_size for e in endpoints)
     offsets = [1 + sum(e.tp_size for e in endpoints[:i]) for i in range(len(endpoints))]
     calls = []

@@ -48,6 +48,17 @@ def join_update_group(
     return group
 
 
+def check_group_name_free(group_name: str) -> None:
+    """torch keeps one group per name in a process; a second join under a taken name fails after the rendezvous."""
+    from torch.distributed.distributed_c10d import _world
+
+    if group_name in _world.pg_names.values():
+        raise ValueError(
+            f"a weight-update group named {group_name!r} is already open in this process: close the transport "
+            f"that opened it (SGLangClient.close()) or give this one another weight_transport.group_name"
+        )
+
+
 def broadcast(group: Any, tensor: torch.Tensor, *, src: int = 0) -> None:
     """``tensor`` from ``src`` to every rank of ``group`` (in place on the receivers)."""
     torch.distributed.broadcast(tensor, src=src, group=group)

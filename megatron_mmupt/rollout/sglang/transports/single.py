@@ -7,6 +7,7 @@ gloo against ``serve`` and against SGLang's own server code (``docs/rollout.md``
 from __future__ import annotations
 
 import dataclasses
+import logging
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
@@ -16,6 +17,8 @@ import torch
 
 from megatron_mmupt.config.configurable import ConfigError, ConfigNode, check_choice, check_range
 from megatron_mmupt.rollout.sglang.transports.calls import (
+    ServerEndpoint,
+    close_update_group,
     open_update_group,
     update_from_disk,
     update_from_distributed,
@@ -30,6 +33,7 @@ if TYPE_CHECKING:
     from megatron_mmupt.rollout.engine import WeightBucket
     from megatron_mmupt.rollout.sglang.client import SGLangClient
 
+logger = logging.getLogger(__name__)
 Spec = dict[str, tuple[int, ...]]
 
 
@@ -103,6 +107,9 @@ class DiskTransport:
         update_from_disk(client.endpoint, path, version=version)
         self.loaded(path)
 
+    def close(self) -> None:
+        """Nothing held between syncs (the last version's folder stays: the server may reload it)."""
+
 
 class TensorTransport:
     """Same host, inside one update session: per bucket, one packed buffer whose handles go to every TP rank of the server (the ranks map
@@ -120,6 +127,9 @@ class TensorTransport:
                 if torch.cuda.is_available():
                     torch.cuda.ipc_collect()  # the server has copied: release the handles
 
+    def close(self) -> None:
+        """Nothing held between syncs: each bucket's buffer is released once the server has copied it."""
+
 
 class DistributedTransport:
     """This process as rank 0 of a broadcast group with the server's TP ranks; the group is opened once, the update
@@ -128,14 +138,26 @@ class DistributedTransport:
     def __init__(self, config: WeightTransportConfig) -> None:
         self.config = config
         self.group: Any = None
+        self._endpoints: list[ServerEndpoint] = []
 
     def send(self, client: SGLangClient, buckets: Iterable[WeightBucket], *, version: int, spec: Spec) -> None:
         c, endpoints = self.config, [client.endpoint]
         if self.group is None:
             self.group = open_update_group(endpoints, backend=c.backend, address=c.master_address,
                                            port=c.master_port, group_name=c.group_name)  # fmt: skip
+            self._endpoints = endpoints
         with update_session(endpoints):
             for index, bucket, last in with_last(buckets):
                 check_bucket(bucket, spec, index)
                 update_from_distributed(endpoints, self.group, bucket, group_name=c.group_name, index=index,
                                         last=last, version=version)  # fmt: skip
+
+    def close(self) -> None:
+        """Leave the group on both sides; its name is free again in this process and on the server."""
+        if self.group is None:
+            return
+        try:
+            close_update_group(self._endpoints, self.group, group_name=self.config.group_name)
+        except Exception as e:  # a server that died cannot leave the group; ours goes anyway
+            logger.warning("closing the weight-update group %r: %s", self.config.group_name, e)
+        self.group, self._endpoints = None, []
