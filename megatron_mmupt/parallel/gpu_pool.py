@@ -1,6 +1,6 @@
 """A run's GPUs reserved on Ray: one placement group of single-GPU bundles per node, sorted into cluster order.
 
-    pool = GpuPool.reserve([8, 8], cpus_per_bundle=[2.0] * 16, timeout_s=600)   # two nodes of 8 GPUs
+    pool = GpuPool.reserve([8, 8], cpus_per_bundle=2.0, timeout_s=600)   # two nodes of 8 GPUs
     pool.slots[i]             # GpuSlot: node, its IP, the GPU id Ray gave the bundle, placement group + bundle
     pool.strategy(i)          # scheduling strategy of a process on slot i
     pool.release()
@@ -11,7 +11,9 @@ GPU ``k``, nor that groups come up in node order, so a zero-CPU probe task on ev
 GPU id, and the slots are sorted by (node IP, node id, GPU id): consecutive slots are then consecutive GPUs of a
 node, which keeps an engine's GPUs and a TP group on one node. Node IP comes first so that rank 0 (the actor's
 process-group master) sits on the lowest address; the node id separates nodes that share an IP (several raylets
-on one host, as in tests).
+on one host, as in tests). Since any bundle may end up as any slot, every bundle reserves the same CPUs: a layout
+of CPUs per bundle fixed before the reservation would give a slot the CPUs of another (an actor rank sorted onto
+a bundle sized for an engine's idle TP rank never starts).
 """
 
 from __future__ import annotations
@@ -54,18 +56,18 @@ class GpuPool:
         self.groups, self.slots = groups, slots
 
     @classmethod
-    def reserve(cls, gpus_per_node: list[int], *, cpus_per_bundle: list[float], timeout_s: float) -> GpuPool:
-        """Reserve ``gpus_per_node[k]`` GPUs on some node for each k (Ray must be initialized)."""
+    def reserve(cls, gpus_per_node: list[int], *, cpus_per_bundle: float, timeout_s: float) -> GpuPool:
+        """Reserve ``gpus_per_node[k]`` GPUs on some node for each k, each with ``cpus_per_bundle`` CPUs (the most
+        any slot needs; Ray must be initialized)."""
         import ray
         from ray.util.placement_group import placement_group, remove_placement_group
 
-        if sum(gpus_per_node) != len(cpus_per_bundle):
-            raise ValueError(f"{len(cpus_per_bundle)} CPU counts for {sum(gpus_per_node)} bundles")
-        groups, start = [], 0
-        for count in gpus_per_node:
-            bundles = [{"GPU": 1.0, "CPU": cpus} for cpus in cpus_per_bundle[start : start + count]]
-            groups.append(placement_group(bundles, strategy="STRICT_PACK"))
-            start += count
+        if cpus_per_bundle <= 0:
+            raise ValueError(f"cpus_per_bundle={cpus_per_bundle!r}: a bundle needs some CPU")
+        bundle = {"GPU": 1.0, "CPU": float(cpus_per_bundle)}
+        groups = [
+            placement_group([dict(bundle) for _ in range(count)], strategy="STRICT_PACK") for count in gpus_per_node
+        ]
         ready, _ = ray.wait([g.ready() for g in groups], num_returns=len(groups), timeout=timeout_s)
         if len(ready) < len(groups):
             for group in groups:

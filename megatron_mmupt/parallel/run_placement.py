@@ -70,7 +70,7 @@ class RunPlacement:
             cpus[slots[0]] += cpus_per_engine
         pool = GpuPool.reserve(
             nodes_needed(assignment.num_gpus, gpus_per_node),
-            cpus_per_bundle=[max(c, 0.01) for c in cpus],  # idle GPUs still need a non-empty bundle
+            cpus_per_bundle=max(*cpus, 0.01),  # uniform: which bundle becomes which slot is known only afterwards
             timeout_s=cluster.startup_timeout_s,
         )
         placement = cls(cluster, cpus_per_engine=cpus_per_engine, assignment=assignment, pool=pool)

@@ -42,14 +42,15 @@ def cluster(request):
 
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     # Raylets prestart a Python worker per declared CPU for the first driver: on a 2-core machine that alone
-    # costs more than the test. The run needs 10 CPUs per node (8 ranks + 2 engines, one each).
+    # costs more than the test. Colocated, each of the 8 bundles of a node reserves 2 CPUs (a rank's and an
+    # engine's: every bundle the same, as any bundle may become any slot), so a node declares 16.
     os.environ["RAY_prestart_worker_first_driver"] = "0"  # noqa: SIM112 (Ray's flag is spelled this way)
     nodes = request.param
     simulated = Cluster(
-        initialize_head=True, head_node_args={"num_cpus": 12, "num_gpus": GPUS_PER_NODE, "include_dashboard": False}
+        initialize_head=True, head_node_args={"num_cpus": 16, "num_gpus": GPUS_PER_NODE, "include_dashboard": False}
     )
-    for _ in range(nodes - 1):
-        simulated.add_node(num_cpus=12, num_gpus=GPUS_PER_NODE)
+    for _ in range(nodes - 1):  # the nodes share one IP: their order after sorting is their random node ids'
+        simulated.add_node(num_cpus=16, num_gpus=GPUS_PER_NODE)
     ray.init(address=simulated.address, log_to_driver=False)
     simulated.wait_for_nodes()
     yield nodes
