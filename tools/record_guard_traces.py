@@ -20,21 +20,23 @@ from pathlib import Path
 from megatron_mmupt.trainer.collapse_signals import CollapseSignals
 from megatron_mmupt.utils.atomic import atomic_write_text
 
-SIGNAL_KEYS = ("vote/majority_ratio", "vote/answer_entropy", "vote/distinct_answers", "vote/unanimous_rate",
-               "entropy/sampled_tokens")  # fmt: skip
 EVAL_KEYS = ("eval/greedy", "eval/pass_at_1", "eval/maj_at_8", "eval/majority_ratio")
 
 
 def trace(run_dir: Path) -> dict:
     config = json.loads((run_dir / "config.json").read_text())
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    signals = [[r["step"], *(round(r[k], 6) for k in SIGNAL_KEYS)] for r in records if SIGNAL_KEYS[0] in r]
-    for row in signals:  # every kept step must read back as the guard would have seen it
-        CollapseSignals.from_metrics(dict(zip(SIGNAL_KEYS, row[1:], strict=True)))
+    # Each step as the guard reads it, under the names it logs them (older runs' kl/mean becomes kl/reference).
+    steps = [(r["step"], CollapseSignals.from_metrics(r).to_metrics()) for r in records if "vote/majority_ratio" in r]
+    keys = sorted(set().union(*(s for _, s in steps)))
+    missing = [k for k in keys if any(k not in s for _, s in steps)]
+    if missing:
+        raise ValueError(f"{run_dir}: {missing} logged at some steps only; record a run that logs them at every step")
+    signals = [[step, *(round(s[k], 6) for k in keys)] for step, s in steps]
     evals = [[r["step"], *(r.get(k) for k in EVAL_KEYS)] for r in records if "eval/pass_at_1" in r]
     return {
         "lr": config["actor"]["optimizer"]["lr"], "reward_mode": config["reward"]["mode"], "seed": config["seed"],
-        "signal_keys": list(SIGNAL_KEYS), "signals": signals, "eval_keys": list(EVAL_KEYS), "eval": evals,
+        "signal_keys": keys, "signals": signals, "eval_keys": list(EVAL_KEYS), "eval": evals,
     }  # fmt: skip
 
 
