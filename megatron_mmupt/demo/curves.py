@@ -69,7 +69,7 @@ def noise_of_difference(std_a: float | None, std_b: float | None, eval_std: floa
 
 
 def compare(curves: dict[str, dict], eval_std: dict[str, float], keys: list[str]) -> dict[str, dict]:
-    """The issue's questions, answered from the curves at the last common step (each with its noise).
+    """Whether the method works, answered from the curves at the last common step (each with its noise).
 
     * ``vote_vs_random``: label-free minus random, per figure;
     * ``drop_from_peak``: label-free's best mean minus its last, per figure (a gain that does not hold);

@@ -1,7 +1,7 @@
 """The README's main job: does label-free training make the demo model better, beyond a random reward, and
 how close does it come to supervised training?
 
-    megatron-mmupt demo --seeds 1,2 --out runs/demo
+    megatron-mmupt demo --seeds 1 --out runs/demo        # make demo; --seeds 1,2 for the seeds' spread
 
 1. the demo task (``megatron-mmupt demo-data``) is generated when missing;
 2. the shipped base model (``examples/demo_base_model``, written by ``tools/make_demo_model.py``: a short SFT
