@@ -22,17 +22,12 @@ from typing import Any, Literal
 
 import torch
 
+from megatron_mmupt.models.tiny_qwen2_5_vl import PROCESSOR_FILES as TINY_PROCESSOR_FILES
+
 REPO = Path(__file__).resolve().parents[2]
 PROCESSOR_SOURCE = REPO / "examples" / "demo_base_model"
 """Tokenizer, chat template and image processor of every model the check builds (no hub on GPU machines)."""
-PROCESSOR_FILES = (
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "chat_template.jinja",
-    "preprocessor_config.json",
-    "processor_config.json",
-    "generation_config.json",
-)
+PROCESSOR_FILES = (*TINY_PROCESSOR_FILES, "generation_config.json")
 
 DONE_MARKER = "gpu_check_model.json"
 """Written after the weights: the sizes of a complete folder, so a rerun with the same ``--work`` reuses it."""

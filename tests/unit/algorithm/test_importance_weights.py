@@ -10,6 +10,7 @@ from megatron_mmupt.algorithm.config import AlgorithmConfig, KLConfig, OffPolicy
 from megatron_mmupt.algorithm.importance import IMPORTANCE_WEIGHTINGS
 from megatron_mmupt.algorithm.objective import policy_objective
 from megatron_mmupt.algorithm.types import TrainBatch
+from megatron_mmupt.testing.train_batches import one_sequence
 
 LN = math.log
 # Proximal log-probs 0; behaviour log-probs chosen so that rho = pi_prox / pi_behav is (1.5, 0.5) on row 0 and
@@ -62,16 +63,7 @@ def test_seq_mis_long_sequences_do_not_overflow():
 
 
 def _one_sequence_batch() -> TrainBatch:
-    return TrainBatch(
-        sample_ids=torch.arange(1),
-        group_ids=torch.zeros(1, dtype=torch.long),
-        rewards=torch.ones(1),
-        advantages=torch.ones(1, dtype=torch.float64),
-        response_mask=torch.ones(1, 3, dtype=torch.bool),
-        truncated=torch.zeros(1, dtype=torch.bool),
-        old_logprobs=torch.zeros(1, 3, dtype=torch.float64),  # proximal
-        rollout_logprobs=torch.tensor([[-LN(1.5), LN(2.0), -LN(4.0)]], dtype=torch.float64),  # behaviour
-    )
+    return one_sequence([0.0, 0.0, 0.0], [-LN(1.5), LN(2.0), -LN(4.0)])  # proximal, behaviour
 
 
 def test_decoupled_ppo_objective_by_hand():

@@ -9,6 +9,7 @@ import torch
 from megatron_mmupt.algorithm.config import AlgorithmConfig, EntropyConfig, KLConfig, OffPolicyConfig, PolicyLossConfig
 from megatron_mmupt.algorithm.objective import policy_objective
 from megatron_mmupt.algorithm.types import LossNormalizer, TrainBatch
+from megatron_mmupt.testing.train_batches import one_sequence
 
 N, T = 6, 5
 MODES = ["token-mean", "seq-mean-token-sum", "seq-mean-token-mean"]
@@ -239,16 +240,7 @@ def test_gspo_with_tis_weights_each_tokens_own_term():
     # dL/dlogp_t = -w_t s / 2 = (-1.0, -0.25). A broadcast sequence loss gave both tokens the mean weight:
     # -(w_1 + w_2) / 2 * ds/dlogp_t = -1.25 * 1/2 = -0.625 each.
     lp = torch.zeros(1, 2, dtype=torch.float64, requires_grad=True)
-    batch = TrainBatch(
-        sample_ids=torch.arange(1),
-        group_ids=torch.zeros(1, dtype=torch.long),
-        rewards=torch.ones(1),
-        advantages=torch.ones(1, dtype=torch.float64),
-        response_mask=torch.ones(1, 2, dtype=torch.bool),
-        truncated=torch.zeros(1, dtype=torch.bool),
-        old_logprobs=torch.zeros(1, 2, dtype=torch.float64),
-        rollout_logprobs=torch.tensor([[-math.log(2.0), math.log(2.0)]], dtype=torch.float64),
-    )
+    batch = one_sequence([0.0, 0.0], [-math.log(2.0), math.log(2.0)])
     cfg = AlgorithmConfig(
         policy_loss=PolicyLossConfig(name="gspo"),
         off_policy=OffPolicyConfig(weighting="tis", cap=3.0),
@@ -264,15 +256,7 @@ def test_gspo_with_tis_weights_each_tokens_own_term():
 def test_approx_kl_is_k3_and_ppo_kl_is_verls_k1():
     # Two tokens with logp - old = (ln 2, 0), r = (2, 1). By hand: k3 = mean(r - ln r - 1) = (1 - ln 2) / 2
     # = 0.153426; verl's k1 ppo_kl = mean(old - logp) = -ln 2 / 2 = -0.346574.
-    batch = TrainBatch(
-        sample_ids=torch.arange(1),
-        group_ids=torch.zeros(1, dtype=torch.long),
-        rewards=torch.ones(1),
-        advantages=torch.ones(1, dtype=torch.float64),
-        response_mask=torch.ones(1, 2, dtype=torch.bool),
-        truncated=torch.zeros(1, dtype=torch.bool),
-        old_logprobs=torch.zeros(1, 2, dtype=torch.float64),
-    )
+    batch = one_sequence([0.0, 0.0])
     logprobs = torch.tensor([[math.log(2.0), 0.0]], dtype=torch.float64)
     _, metrics = policy_objective(logprobs, batch, AlgorithmConfig(kl=KLConfig(coef=0.0)))
     assert metrics["policy/approx_kl"].item() == pytest.approx(0.1534264097, rel=1e-9)
