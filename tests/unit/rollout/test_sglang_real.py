@@ -1,7 +1,8 @@
 """The SGLang client against a real SGLang server (GPU machines with SGLang 0.5.23 installed).
 
-Skipped here: sglang cannot be installed on CPU machines (``shared/env-notes.md`` §7). Same checks as
-``test_server.py`` against ``megatron-mmupt serve``, plus the CUDA-IPC tensor transport.
+Skipped on CPU machines: SGLang's engine needs CUDA and its kernels (SGLang's HTTP app and weight-update code run
+on CPU in ``test_sglang_app.py``). Same checks as ``test_server.py`` against ``megatron-mmupt serve``, plus the
+CUDA-IPC tensor transport.
 """
 
 import dataclasses
@@ -22,7 +23,11 @@ SAMPLING = SamplingConfig(n=2, max_new_tokens=8, temperature=0.8, top_p=1.0)
 
 @pytest.fixture(scope="module")
 def sglang_url(tiny_model_dir, tmp_path_factory):
-    pytest.importorskip("sglang.srt.entrypoints.http_server", reason="sglang is not installed here")
+    pytest.importorskip(
+        "sglang.srt.entrypoints.http_server",
+        reason="a GPU test: SGLang with its CUDA kernels is "
+        "not installed in this environment (its server code runs on CPU in test_sglang_app.py)",
+    )
     if not torch.cuda.is_available():
         pytest.skip("SGLang needs a CUDA GPU")
     config = SGLangConfig(model_path=str(tiny_model_dir), dtype="float32", mem_fraction_static=0.3)
