@@ -14,6 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import warnings
+from typing import TYPE_CHECKING
+
+import torch
 
 from megatron_mmupt.actor.experience import collect_experience
 from megatron_mmupt.config.run_config import RunConfig
@@ -25,8 +29,13 @@ from megatron_mmupt.trainer import step as rl
 from megatron_mmupt.trainer.checkpoints import RunCheckpoints
 from megatron_mmupt.trainer.checks import check_run_inputs
 from megatron_mmupt.trainer.launch import launch
+from megatron_mmupt.trainer.rollout_ahead import RolloutAhead, StepRollout, refresh_stale_groups, version_lags
 from megatron_mmupt.trainer.rollout_metrics import rollout_metrics
 from megatron_mmupt.trainer.run_dir import prepare_run_dir
+
+if TYPE_CHECKING:
+    from megatron_mmupt.data.pipeline import PromptPipeline
+    from megatron_mmupt.rollout.engine import RolloutEngine
 
 
 def train(config: RunConfig, *, resume: bool = False) -> dict[str, float]:
@@ -59,33 +68,49 @@ def train(config: RunConfig, *, resume: bool = False) -> dict[str, float]:
             gpus.start()
             if heldout.enabled and config.eval.before:
                 logger.log(0, heldout.run(rollout))
+        ahead = _rollout_ahead(config, prompts, rollout, start=start, colocated=gpus.colocated)
+        if ahead is not None:
+            cleanup.enter_context(ahead)
+            ahead.release(start)  # the engines hold version `start`: the first steps may be generated
         last: dict[str, float] = {}
         timer = StageTimer()
         for step in range(start + 1, config.trainer.num_steps + 1):
-            with timer.stage("data"):
-                batch = prompts.next_batch()
-            if batch is None:  # data.num_epochs exhausted
-                break
-            with timer.stage("rollout"):
-                groups = rollout.generate(batch, config.rollout.sampling)
-                gpus.to_training()  # colocated: the engines' GPU memory goes to the actor until the sync
+            if ahead is None:
+                with timer.stage("data"):
+                    batch = prompts.next_batch()
+                if batch is None:  # data.num_epochs exhausted
+                    break
+                with timer.stage("rollout"):
+                    groups = rollout.generate(batch, config.rollout.sampling)
+                    gpus.to_training()  # colocated: the engines' GPU memory goes to the actor until the sync
+                version_lag, staleness = None, {}
+            else:
+                with timer.stage("rollout"):  # waiting for the generating thread: 0 while it keeps ahead
+                    item = ahead.get(step)
+                if item is None:  # data.num_epochs exhausted
+                    break
+                batch, groups, version_lag, staleness = _stale_step(item, rollout, config, actor_version=step - 1)
             with timer.stage("reward"):
                 rewards = reward.score_groups(groups)
                 experience = collect_experience(batch, groups, rewards, pad_token_id=prompts.processors.pad_token_id)
             with timer.stage("logprobs"):
-                train_batch, batch_metrics = rl.prepare(actor, experience, config)
+                train_batch, batch_metrics = rl.prepare(actor, experience, config, version_lag=version_lag)
                 train_batch, guard_metrics = guard.step(step, train_batch, rewards, groups)
             with timer.stage("update"):
                 actor_metrics = rl.update(actor, experience, train_batch, config)
             with timer.stage("checkpoint"):
                 checkpoints.maybe_save(step, actor, prompts, guard)
             with timer.stage("sync"):
+                if ahead is not None:
+                    ahead.before_sync(step)  # no generation runs on older weights once this returns
                 sync_metrics = gpus.sync(version=step)  # from the actor's ranks into every engine
             last = rewards.metrics() | batch_metrics | guard_metrics | actor_metrics | rollout_metrics(groups)
-            last |= sync_metrics
+            last |= sync_metrics | staleness
             if heldout.due(step, config.trainer.num_steps):
                 with timer.stage("eval"):
                     last |= heldout.run(rollout)
+            if ahead is not None:
+                ahead.release(step)
             times = timer.pop()
             last |= times | throughput_metrics(
                 num_tokens=experience.num_tokens, step_seconds=times["time/step"],
@@ -95,6 +120,37 @@ def train(config: RunConfig, *, resume: bool = False) -> dict[str, float]:
             if guard.stopped:  # guard.action=stop or guard.stop_after: the warning above says why
                 break
         return last
+
+
+def _rollout_ahead(
+    config: RunConfig, prompts: PromptPipeline, rollout: RolloutEngine, *, start: int, colocated: bool
+) -> RolloutAhead | None:
+    """The generating thread of ``trainer.max_staleness >= 1``; ``None``: the synchronous loop."""
+    staleness = config.trainer.max_staleness
+    if not staleness:
+        return None
+    if colocated:
+        warnings.warn(
+            f"trainer.max_staleness={staleness} is not used: in a colocated run the engines and the actor take turns "
+            "on the same GPUs, so the loop stays synchronous (cluster.colocate=false overlaps them)",
+            stacklevel=2,
+        )
+        return None
+    last = config.trainer.num_steps
+    return RolloutAhead(
+        prompts, rollout, config.rollout.sampling, max_staleness=staleness, start=start,
+        barriers=lambda step: config.checkpoint.should_save(step, last_step=last),
+    )  # fmt: skip
+
+
+def _stale_step(item: StepRollout, rollout: RolloutEngine, config: RunConfig, *, actor_version: int):
+    """A step generated ahead: its prompts, its groups (any older than the bound regenerated), each sample's
+    version lag ``# (N,)`` and the staleness metrics."""
+    groups, metrics = refresh_stale_groups(
+        item, rollout, config.rollout.sampling, actor_version=actor_version, max_staleness=config.trainer.max_staleness
+    )
+    lags = version_lags(groups, actor_version=actor_version, fallback=item.version)
+    return item.batch, groups, torch.tensor(lags, dtype=torch.long), metrics
 
 
 def main(argv: list[str] | None = None) -> int:

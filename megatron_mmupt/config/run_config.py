@@ -14,7 +14,7 @@ from typing import Literal
 from megatron_mmupt.actor.config import ActorConfig
 from megatron_mmupt.algorithm.config import AlgorithmConfig
 from megatron_mmupt.checkpoint.config import CheckpointConfig
-from megatron_mmupt.config.configurable import ConfigError, ConfigNode, check_choice, check_positive
+from megatron_mmupt.config.configurable import ConfigError, ConfigNode, check_choice, check_positive, check_range
 from megatron_mmupt.data.pipeline import PromptPipeline
 from megatron_mmupt.evaluation.heldout import HeldOutConfig
 from megatron_mmupt.observability.logger import MetricsLogger
@@ -39,8 +39,15 @@ class TrainerConfig(ConfigNode):
     ``rollout``: use the engine's (saves a forward pass; the proximal and behaviour policies are then the same, so
     ``algorithm.off_policy`` has nothing to correct and the PPO ratio absorbs the engine/trainer mismatch)."""
 
+    max_staleness: int = 0
+    """``0``: synchronous (generate, then train, then sync). ``k >= 1``: the engines generate later steps while the
+    actor trains, on weights at most ``k`` versions old (``trainer/rollout_ahead.py``); pair it with
+    ``algorithm.off_policy.weighting`` (``decoupled``) to correct for the stale samples. Colocated runs stay
+    synchronous (the engines and the actor take turns on the GPUs)."""
+
     def __post_init__(self) -> None:
         check_positive("num_steps", self.num_steps)
+        check_range("max_staleness", self.max_staleness, 0, 64)
         check_positive("updates_per_step", self.updates_per_step)
         check_positive("world_size", self.world_size)
         check_choice("old_logprobs", self.old_logprobs, ("recompute", "rollout"))
@@ -105,6 +112,13 @@ class RunConfig(ConfigNode):
                 f"algorithm.off_policy.weighting={self.algorithm.off_policy.weighting} has no effect with "
                 "trainer.old_logprobs=rollout: its ratio pi_old / pi_rollout is then 1; set trainer.old_logprobs="
                 "recompute",
+                stacklevel=2,
+            )
+        if self.trainer.max_staleness and self.algorithm.off_policy.weighting is None:
+            warnings.warn(
+                f"trainer.max_staleness={self.trainer.max_staleness} trains on samples of older weights, and "
+                "algorithm.off_policy.weighting is unset, so nothing corrects for it; set "
+                "algorithm.off_policy.weighting=decoupled (with trainer.old_logprobs=recompute)",
                 stacklevel=2,
             )
         if reward.mode == "margin_majority" and self.algorithm.advantage.estimator == "grpo":

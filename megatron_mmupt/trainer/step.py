@@ -21,8 +21,13 @@ def logprob_temperature(config: RunConfig) -> float:
     return 1.0 if sampling.is_greedy else sampling.temperature
 
 
-def prepare(actor: ActorGroup, experience: Experience, config: RunConfig) -> tuple[TrainBatch, dict[str, float]]:
-    """Old-policy and reference log-probs from the actor, then advantages and filters (algorithm stage)."""
+def prepare(
+    actor: ActorGroup, experience: Experience, config: RunConfig, *, version_lag: torch.Tensor | None = None
+) -> tuple[TrainBatch, dict[str, float]]:
+    """Old-policy and reference log-probs from the actor, then advantages and filters (algorithm stage).
+
+    ``version_lag`` ``# (N,)``: how many versions each sample's weights trail the actor's (rollout ahead of
+    training); ``None``: every sample is on the actor's weights."""
     sequences, temperature = experience.sequences, logprob_temperature(config)
     rollout = experience.rollout_logprobs
     old = actor.logprobs(sequences, temperature) if config.trainer.old_logprobs == "recompute" else rollout
@@ -36,8 +41,9 @@ def prepare(actor: ActorGroup, experience: Experience, config: RunConfig) -> tup
         old_logprobs=old,
         ref_logprobs=ref,
         rollout_logprobs=rollout,
+        version_lag=version_lag,
     )
-    metrics |= logprob_mismatch_metrics(old, rollout, sequences.response_mask)
+    metrics |= logprob_mismatch_metrics(old, rollout, sequences.response_mask, version_lag)
     return batch, _floats(metrics)
 
 

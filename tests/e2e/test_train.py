@@ -86,9 +86,13 @@ def test_train_tp2_on_two_gloo_workers(ray_cluster, demo_dir, tiny_model_dir, tm
     assert last["sync/check_tensors"] == 8 and last["sync/check_max_abs_diff"] == 0.0
 
 
-def test_resume_is_exact(ray_cluster, demo_dir, tiny_model_dir, tmp_path):
-    """4 steps in one go == 2 steps, then --resume to 4: same metrics at every step, same final weights."""
-    export = ("checkpoint.hf_export_every=4", "eval.before=false")
+@pytest.mark.parametrize("staleness", [0, 1], ids=["synchronous", "rollout-ahead"])
+def test_resume_is_exact(ray_cluster, demo_dir, tiny_model_dir, tmp_path, staleness):
+    """4 steps in one go == 2 steps, then --resume to 4: same metrics at every step, same final weights. With the
+    rollout ahead of training (max_staleness=1), the checkpoint at step 2 is a barrier of both runs."""
+    export = ("checkpoint.hf_export_every=4", "eval.before=false", "checkpoint.save_every=2",
+              f"trainer.max_staleness={staleness}")  # fmt: skip
+    export += ("algorithm.off_policy.weighting=decoupled",) if staleness else ()
     whole = config_for(demo_dir, tiny_model_dir, tmp_path / "whole", "trainer.num_steps=4", *export)
     train(whole)
     first = config_for(demo_dir, tiny_model_dir, tmp_path / "split", "trainer.num_steps=2", *export)
@@ -99,6 +103,9 @@ def test_resume_is_exact(ray_cluster, demo_dir, tiny_model_dir, tmp_path):
     resumed = steps(tmp_path / "split")  # its first part ended (and was evaluated) at step 2
     assert [{k: v for k, v in r.items() if not k.startswith("eval/")} for r in resumed] == training
     assert training[1]["actor/grad_norm"] > 0 and len(training) == 4
+    if staleness:  # steps 1 and 3 follow a barrier (the start, the checkpoint): on the actor's weights; 2 and 4 lag 1
+        assert [r["staleness/max_lag"] for r in training] == [0.0, 1.0, 0.0, 1.0]
+        assert "mismatch/lag1/k3_kl" in training[1] and training[1]["mismatch/lag1/logprob_abs_diff_max"] > 0
     a = HFCheckpoint(tmp_path / "whole" / "checkpoints" / "hf" / "step_000004")
     b = HFCheckpoint(tmp_path / "split" / "checkpoints" / "hf" / "step_000004")
     base = HFCheckpoint(tiny_model_dir)
