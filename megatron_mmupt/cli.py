@@ -67,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--nodes", type=int, default=1, help="nodes of the --dry-run cluster (default: 1)")
     train.add_argument("--gpus-per-node", type=int, default=8, help="GPUs per node for --dry-run (default: 8)")
+    train.add_argument(
+        "--stage-times",
+        help="with --dry-run: seconds per step of rollout, training and sync (rollout=S,training=S,sync=S, or a "
+        "finished run's metrics.jsonl) to estimate what trainer.max_staleness >= 1 saves",
+    )
     _add_config_args(train)
 
     main_job = commands.add_parser(
@@ -223,12 +228,16 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     if args.dry_run:
-        from megatron_mmupt.planner import dry_run_recipe
+        from megatron_mmupt.planner import StageTimes, dry_run_recipe
 
-        print(dry_run_recipe(args.recipe, args.overrides, nodes=args.nodes, gpus_per_node=args.gpus_per_node))
+        times = None if args.stage_times is None else StageTimes.parse(args.stage_times)
+        print(dry_run_recipe(args.recipe, args.overrides, nodes=args.nodes, gpus_per_node=args.gpus_per_node,
+                             stage_times=times))  # fmt: skip
         return 0
-    if (args.nodes, args.gpus_per_node) != (1, 8):
-        raise ConfigError("--nodes and --gpus-per-node describe the cluster of --dry-run; a run takes Ray's GPUs")
+    if (args.nodes, args.gpus_per_node) != (1, 8) or args.stage_times is not None:
+        raise ConfigError(
+            "--nodes, --gpus-per-node and --stage-times describe the cluster of --dry-run; a run takes Ray's GPUs"
+        )
     from megatron_mmupt.train import train
 
     metrics = train(_resolve(args), resume=args.resume)

@@ -17,7 +17,7 @@ SAMPLE = ROOT / "examples" / "data" / "sample_responses.jsonl"
 FROZEN_SURFACE = {
     "": ["--version", "-h", "--help"],
     "config": ["--recipe", "-h", "--help"],
-    "train": ["--dry-run", "--gpus-per-node", "--nodes", "--recipe", "--resume", "-h", "--help"],
+    "train": ["--dry-run", "--gpus-per-node", "--nodes", "--recipe", "--resume", "--stage-times", "-h", "--help"],
     "demo": ["--out", "--seeds", "--synthesis", "-h", "--help"],
     "demo-data": ["--num-test", "--num-train", "--out", "--seed", "-h", "--help"],
     "score": ["--input", "--mode", "--output", "--recipe", "-h", "--help"],
