@@ -96,6 +96,13 @@ class RolloutGroup:
         return len(self.rollouts)
 
     @property
+    def weight_version(self) -> int | None:
+        """The oldest weights any of its samples was drawn on (a group's staleness is that of its oldest sample:
+        its pseudo-label comes from all of them); ``None`` when the engine does not say."""
+        versions = [r.weight_version for r in self.rollouts if r.weight_version is not None]
+        return min(versions) if versions else None
+
+    @property
     def responses(self) -> list[str]:
         return [r.response_text for r in self.rollouts]
 

@@ -184,6 +184,4 @@ def version_lags(groups: list[RolloutGroup], *, actor_version: int, fallback: in
 
 
 def _group_version(group: RolloutGroup, fallback: int) -> int:
-    """The oldest weights any sample of the group was drawn on (``fallback`` when the engine does not say)."""
-    versions = [r.weight_version for r in group.rollouts if r.weight_version is not None]
-    return min(versions) if versions else fallback
+    return fallback if group.weight_version is None else group.weight_version

@@ -143,3 +143,9 @@ def test_groups_older_than_the_bound_are_regenerated_whole():
     assert {r.weight_version for r in groups[0].rollouts} == {7}  # both samples anew: the vote is the group's
     assert metrics == {"staleness/mean_lag": 0.5, "staleness/max_lag": 1.0, "staleness/regenerated_groups": 1.0}
     assert version_lags(groups, actor_version=7, fallback=6) == [0, 0, 1, 1]
+
+
+def test_a_groups_version_is_its_oldest_samples():
+    group = RolloutGroup("a", (Rollout("1", weight_version=5), Rollout("2", weight_version=3), Rollout("3")), None)
+    assert group.weight_version == 3
+    assert RolloutGroup("b", (Rollout("1"),), None).weight_version is None
