@@ -15,8 +15,8 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	touch $(STAMP)
 
 # Main job: held-out curves of the demo model under label-free training (vote reward, no labels), beside a
-# random-reward control and the supervised-reward baseline, for seed 1 (13.4 minutes on 2 cores; SEEDS=1,2 for
-# the seeds' spread, twice the time); writes runs/demo/summary.{json,md,png}; a rerun reuses the unchanged
+# random-reward control and the supervised-reward baseline, for seed 1 (13.4 minutes on 2 cores; SEEDS=1,2,3,4 for
+# the seeds' spread, about 12 minutes a seed more); writes runs/demo/summary.{json,md,png}; a rerun reuses the unchanged
 # finished runs in runs/demo (SEEDS=1,2 after SEEDS=1 trains only seed 2).
 SEEDS ?= 1
 demo: $(STAMP)
