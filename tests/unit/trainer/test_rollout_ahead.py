@@ -149,3 +149,14 @@ def test_a_groups_version_is_its_oldest_samples():
     group = RolloutGroup("a", (Rollout("1", weight_version=5), Rollout("2", weight_version=3), Rollout("3")), None)
     assert group.weight_version == 3
     assert RolloutGroup("b", (Rollout("1"),), None).weight_version is None
+
+
+def test_a_colocated_run_stays_synchronous_and_says_so():
+    from megatron_mmupt.config.overrides import apply_overrides
+    from megatron_mmupt.config.run_config import RunConfig
+    from megatron_mmupt.train import _rollout_ahead
+
+    config = apply_overrides(RunConfig(), ["trainer.max_staleness=1"])
+    with pytest.warns(UserWarning, match="colocated run .* stays synchronous"):
+        assert _rollout_ahead(config, Prompts(1), Engine(), start=0, colocated=True) is None
+    assert _rollout_ahead(RunConfig(), Prompts(1), Engine(), start=0, colocated=False) is None  # k = 0
