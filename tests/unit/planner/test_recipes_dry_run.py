@@ -38,9 +38,10 @@ def test_dry_run(recipe, nodes, capsys):
         assert "memory per GPU" in out and "activations: vision tower" in out
 
 
-def test_dry_run_flags_belong_to_dry_run(capsys):
-    assert main(["train", "--recipe", "demo", "--nodes", "2"]) == 2
-    assert "--nodes and --gpus-per-node describe the cluster of --dry-run" in capsys.readouterr().err
+@pytest.mark.parametrize("flag", [["--nodes", "2"], ["--stage-times", "rollout=1,training=1,sync=0"]])
+def test_dry_run_flags_belong_to_dry_run(capsys, flag):
+    assert main(["train", "--recipe", "demo", *flag]) == 2
+    assert "--nodes, --gpus-per-node and --stage-times describe the cluster of --dry-run" in capsys.readouterr().err
 
 
 def test_dry_run_checks_overrides(capsys):
