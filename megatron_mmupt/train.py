@@ -35,7 +35,9 @@ from megatron_mmupt.trainer.run_dir import prepare_run_dir
 
 if TYPE_CHECKING:
     from megatron_mmupt.data.pipeline import PromptPipeline
+    from megatron_mmupt.data.prompt_batch import PromptBatch
     from megatron_mmupt.rollout.engine import RolloutEngine
+    from megatron_mmupt.rollout.types import RolloutGroup
 
 
 def train(config: RunConfig, *, resume: bool = False) -> dict[str, float]:
@@ -143,7 +145,9 @@ def _rollout_ahead(
     )  # fmt: skip
 
 
-def _stale_step(item: StepRollout, rollout: RolloutEngine, config: RunConfig, *, actor_version: int):
+def _stale_step(
+    item: StepRollout, rollout: RolloutEngine, config: RunConfig, *, actor_version: int
+) -> tuple[PromptBatch, list[RolloutGroup], torch.Tensor, dict[str, float]]:
     """A step generated ahead: its prompts, its groups (any older than the bound regenerated), each sample's
     version lag ``# (N,)`` and the staleness metrics."""
     groups, metrics = refresh_stale_groups(
